@@ -1,0 +1,87 @@
+//! A message channel between two processes of a check: a SOCK_SEQPACKET socketpair carrying
+//! one JSON value per packet, so writers never interleave and an exited peer reads as EOF.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+const MAX_PACKET: usize = 64 * 1024;
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+#[derive(Debug)]
+pub enum RecvError {
+    /// The peer closed its end (it exited) before sending.
+    Closed,
+    TimedOut,
+    Io(io::Error),
+    Decode(String),
+}
+
+impl std::fmt::Display for RecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecvError::Closed => f.write_str("the other side closed the channel"),
+            RecvError::TimedOut => f.write_str("timed out"),
+            RecvError::Io(e) => write!(f, "{e}"),
+            RecvError::Decode(e) => write!(f, "undecodable message: {e}"),
+        }
+    }
+}
+
+impl Channel {
+    pub fn pair() -> io::Result<(Channel, Channel)> {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn send<T: Serialize>(&self, value: &T) -> io::Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+        if bytes.len() > MAX_PACKET {
+            return Err(io::Error::other(format!("message of {} bytes exceeds {MAX_PACKET}", bytes.len())));
+        }
+        nix::sys::socket::send(self.fd.as_raw_fd(), &bytes, nix::sys::socket::MsgFlags::MSG_NOSIGNAL)?;
+        Ok(())
+    }
+
+    /// Waits for the next packet, at most `timeout` when given.
+    pub fn recv<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T, RecvError> {
+        if let Some(timeout) = timeout {
+            self.wait_readable(timeout)?;
+        }
+        let mut buf = vec![0u8; MAX_PACKET];
+        let n = loop {
+            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(RecvError::Io(e.into())),
+                Ok(n) => break n,
+            }
+        };
+        if n == 0 {
+            return Err(RecvError::Closed);
+        }
+        serde_json::from_slice(&buf[..n]).map_err(|e| RecvError::Decode(e.to_string()))
+    }
+
+    fn wait_readable(&self, timeout: Duration) -> Result<(), RecvError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, ms) {
+                Ok(0) if left.is_zero() => return Err(RecvError::TimedOut),
+                Ok(0) => continue,
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(RecvError::Io(e.into())),
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The command line shared by `cargo test` (the suites' test target has `harness = false`)
+//! and `nsconform run`: name filters, the catalogue, report files, and the libtest flags
+//! that `cargo test` and `cargo nextest` pass.
+
+use crate::check::Check;
+use crate::report::{terminal, Format, Record, Run, Verdict};
+use std::io::Write;
+use std::time::Instant;
+
+pub const USAGE: &str = "\
+usage: nsconform run [OPTIONS] [FILTER...]
+       cargo test --test conformance -- [OPTIONS] [FILTER...]
+
+Runs namespace conformance checks against the running kernel, each in forked children in
+fresh namespaces, and prints one line per check: PASS, FAIL (with the step, the expected and
+the observed value) or SKIP (with the reason).
+
+  FILTER                 run the checks whose id contains FILTER (any of several)
+  --exact                FILTERs must equal the id
+  --skip PATTERN         leave out checks whose id contains PATTERN (repeatable)
+  --list                 print the catalogue (id, behaviour, reference, needs) and exit
+  --report FORMAT=FILE   also write a report: FORMAT is ktap, junit or json; FILE '-' is stdout
+                         (repeatable; the variable NSCONFORM_REPORT=FORMAT=FILE,... does the same)
+  -q, --quiet            print only failures and the summary
+  -h, --help             print this help
+
+Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config.gz,
+/lib/modules/$(uname -r)/{build/.config,config} and /boot/config-$(uname -r).
+Accepted for cargo test and cargo nextest: --format terse|pretty, --ignored,
+--include-ignored, --nocapture, --show-output, --test-threads N, --color WHEN, -Z OPT.
+
+Exit status: 0 no check failed (passes and skips), 1 at least one check failed,
+2 bad usage or a report that could not be written.";
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub filters: Vec<String>,
+    pub exact: bool,
+    pub skip: Vec<String>,
+    pub list: bool,
+    /// `--list --format terse`: libtest's `NAME: test` lines, for nextest.
+    pub terse: bool,
+    /// `--ignored`: run (or list) only ignored tests, and no check is ignored.
+    pub only_ignored: bool,
+    pub quiet: bool,
+    pub help: bool,
+    pub reports: Vec<(Format, String)>,
+}
+
+impl Options {
+    pub fn parse(args: &[String], env_reports: Option<&str>) -> Result<Options, String> {
+        let mut o = Options::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--exact" => o.exact = true,
+                "--skip" => o.skip.push(value("--skip")?),
+                "--list" => o.list = true,
+                "--report" => o.reports.push(parse_report(&value("--report")?)?),
+                "-q" | "--quiet" => o.quiet = true,
+                "-h" | "--help" => o.help = true,
+                "--ignored" => o.only_ignored = true,
+                "--format" => match value("--format")?.as_str() {
+                    "terse" => o.terse = true,
+                    "pretty" => {}
+                    other => return Err(format!("unknown --format {other:?} (terse or pretty)")),
+                },
+                "--include-ignored" | "--nocapture" | "--show-output" => {}
+                "--test-threads" | "--color" | "-Z" => drop(value(arg)?),
+                s if s.starts_with("--test-threads=") || s.starts_with("--color=") || s.starts_with("-Z") => {}
+                s if s.starts_with("--report=") => o.reports.push(parse_report(&s["--report=".len()..])?),
+                s if s.starts_with('-') => return Err(format!("unknown option {s:?}; see --help")),
+                filter => o.filters.push(filter.to_string()),
+            }
+        }
+        for spec in env_reports.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+            o.reports.push(parse_report(spec).map_err(|e| format!("NSCONFORM_REPORT: {e}"))?);
+        }
+        Ok(o)
+    }
+
+    pub fn selects(&self, id: &str) -> bool {
+        let wanted = self.filters.is_empty()
+            || self.filters.iter().any(|f| if self.exact { id == f } else { id.contains(f.as_str()) });
+        wanted && !self.skip.iter().any(|s| id.contains(s.as_str())) && !self.only_ignored
+    }
+}
+
+fn parse_report(spec: &str) -> Result<(Format, String), String> {
+    let (format, file) = spec.split_once('=').ok_or_else(|| format!("report {spec:?} is not FORMAT=FILE"))?;
+    let format = Format::parse(format).ok_or_else(|| format!("unknown report format {format:?} (ktap, junit or json)"))?;
+    if file.is_empty() {
+        return Err(format!("report {spec:?} names no file"));
+    }
+    Ok((format, file.to_string()))
+}
+
+/// Runs the command line `args` over `checks`; returns the exit status.
+pub fn main(args: &[String], checks: &[Check]) -> i32 {
+    let options = match Options::parse(args, std::env::var("NSCONFORM_REPORT").ok().as_deref()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("nsconform: {e}");
+            return 2;
+        }
+    };
+    if let Some(dup) = checks.iter().enumerate().find(|(i, c)| checks[..*i].iter().any(|d| d.id == c.id)) {
+        eprintln!("nsconform: two checks share the id {}", dup.1.id);
+        return 2;
+    }
+    if options.help {
+        println!("{USAGE}");
+        return 0;
+    }
+    let selected: Vec<&Check> = checks.iter().filter(|c| options.selects(c.id)).collect();
+    if options.list {
+        print_catalogue(&selected, options.terse);
+        return 0;
+    }
+    crate::runner::prepare();
+    let start = Instant::now();
+    let mut records: Vec<Record> = Vec::with_capacity(selected.len());
+    let stdout = std::io::stdout();
+    for check in selected {
+        let record = crate::runner::run(check);
+        if !options.quiet || matches!(record.verdict, Verdict::Fail(_)) {
+            let _ = writeln!(stdout.lock(), "{}", terminal::line(&record));
+        }
+        records.push(record);
+    }
+    let run = Run { kernel: crate::host::facts().release.clone(), records, duration: start.elapsed() };
+    println!("{}", terminal::summary(&run));
+    for (format, file) in &options.reports {
+        let text = format.render(&run);
+        let written = if file == "-" { std::io::stdout().write_all(text.as_bytes()) } else { std::fs::write(file, text) };
+        if let Err(e) = written {
+            eprintln!("nsconform: cannot write the {format:?} report to {file}: {e}");
+            return 2;
+        }
+    }
+    i32::from(run.counts().fail > 0)
+}
+
+fn print_catalogue(checks: &[&Check], terse: bool) {
+    for c in checks {
+        if terse {
+            println!("{}: test", c.id);
+        } else {
+            let needs: Vec<_> = c.needs.iter().map(|n| n.describe()).collect();
+            println!("{}\n    {}\n    reference: {}\n    needs: {}", c.id, c.statement, c.reference, needs.join("; "));
+        }
+    }
+    if terse {
+        return;
+    }
+    println!("{} checks", checks.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[rstest]
+    #[case::nextest_list("--list --format terse", Options { list: true, terse: true, ..Default::default() })]
+    #[case::nextest_run("--exact uts.a --nocapture", Options { exact: true, filters: vec!["uts.a".into()], ..Default::default() })]
+    #[case::cargo_test_defaults("--test-threads 2 --color=auto", Options::default())]
+    #[case::reports("--report ktap=out.ktap --report=json=-", Options {
+        reports: vec![(Format::Ktap, "out.ktap".into()), (Format::Json, "-".into())], ..Default::default() })]
+    #[case::filters_and_skips("uts pid --skip nesting -q", Options {
+        filters: vec!["uts".into(), "pid".into()], skip: vec!["nesting".into()], quiet: true, ..Default::default() })]
+    fn parses_our_and_libtest_flags(#[case] line: &str, #[case] expected: Options) {
+        assert_eq!(Options::parse(&args(line), None).unwrap(), expected);
+    }
+
+    #[rstest]
+    #[case("--frobnicate", "unknown option \"--frobnicate\"; see --help")]
+    #[case("--report xml=a", "unknown report format \"xml\" (ktap, junit or json)")]
+    #[case("--report ktap", "report \"ktap\" is not FORMAT=FILE")]
+    #[case("--skip", "--skip needs a value")]
+    fn rejects_bad_input_with_a_clear_message(#[case] line: &str, #[case] message: &str) {
+        assert_eq!(Options::parse(&args(line), None).unwrap_err(), message);
+    }
+
+    #[test]
+    fn reads_reports_from_the_environment() {
+        let o = Options::parse(&[], Some("junit=a.xml,ktap=b")).unwrap();
+        assert_eq!(o.reports, vec![(Format::Junit, "a.xml".into()), (Format::Ktap, "b".into())]);
+        assert!(Options::parse(&[], Some("yaml=x")).unwrap_err().starts_with("NSCONFORM_REPORT: "));
+    }
+
+    #[rstest]
+    #[case("", "uts.a", true)]
+    #[case("uts", "uts.a", true)]
+    #[case("uts --skip .a", "uts.a", false)]
+    #[case("--exact uts", "uts.a", false)]
+    #[case("--exact uts.a", "uts.a", true)]
+    #[case("--ignored", "uts.a", false)]
+    fn selects_checks_like_libtest(#[case] line: &str, #[case] id: &str, #[case] selected: bool) {
+        assert_eq!(Options::parse(&args(line), None).unwrap().selects(id), selected);
+    }
+}

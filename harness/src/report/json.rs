@@ -1,0 +1,63 @@
+//! The machine-readable report: the kernel, the counts and one object per check.
+
+use super::{Run, Verdict};
+use serde_json::{json, Value};
+
+pub fn render(run: &Run) -> String {
+    let c = run.counts();
+    let checks: Vec<Value> = run
+        .records
+        .iter()
+        .map(|r| {
+            let mut obj = json!({
+                "id": r.id,
+                "verdict": r.verdict.word().to_lowercase(),
+                "duration_ms": r.duration.as_secs_f64() * 1000.0,
+                "kinds": r.kinds,
+                "statement": r.statement,
+                "reference": r.reference,
+            });
+            match &r.verdict {
+                Verdict::Pass => {}
+                Verdict::Skip(reason) => obj["reason"] = json!(reason),
+                Verdict::Fail(f) => {
+                    obj["step"] = json!(f.step);
+                    obj["expected"] = json!(f.expected);
+                    obj["observed"] = json!(f.observed);
+                }
+            }
+            obj
+        })
+        .collect();
+    let doc = json!({
+        "kernel": run.kernel,
+        "duration_ms": run.duration.as_secs_f64() * 1000.0,
+        "counts": { "pass": c.pass, "fail": c.fail, "skip": c.skip },
+        "checks": checks,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).expect("JSON values always serialize");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::fixtures;
+
+    #[test]
+    fn carries_every_field_of_every_verdict() {
+        let doc: serde_json::Value = serde_json::from_str(&super::render(&fixtures::run())).unwrap();
+        assert_eq!(doc["kernel"], "6.18.44");
+        assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "skip": 1}));
+        let checks = doc["checks"].as_array().unwrap();
+        assert_eq!(checks[0]["verdict"], "pass");
+        assert_eq!(checks[0]["kinds"], serde_json::json!(["uts"]));
+        assert_eq!(checks[1]["verdict"], "fail");
+        assert_eq!(checks[1]["step"], "reading <hostname> & \"domain\"");
+        assert_eq!(checks[1]["expected"], "\"a\"");
+        assert_eq!(checks[1]["observed"], "\"b\"");
+        assert_eq!(checks[2]["verdict"], "skip");
+        assert_eq!(checks[2]["reason"], "CONFIG_UTS_NS is not set");
+        assert_eq!(checks[0]["duration_ms"], 1.5);
+    }
+}

@@ -1,0 +1,78 @@
+//! JUnit XML as CI systems read it: one testsuite, a testcase per check (classname = the
+//! namespace kind), `<failure>` with the step, expected and observed values, `<skipped>` with
+//! the reason.
+
+use super::{Run, Verdict};
+
+pub fn render(run: &Run) -> String {
+    let c = run.counts();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"nsconform\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        run.records.len(),
+        c.fail,
+        c.skip,
+        run.duration.as_secs_f64()
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"nsconform on Linux {}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">\n",
+        escape(&run.kernel),
+        run.records.len(),
+        c.fail,
+        c.skip,
+        run.duration.as_secs_f64()
+    ));
+    for r in &run.records {
+        let class = r.id.split('.').next().unwrap_or("nsconform");
+        let open = format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.6}\"",
+            escape(class),
+            escape(&r.id),
+            r.duration.as_secs_f64()
+        );
+        match &r.verdict {
+            Verdict::Pass => out.push_str(&format!("{open}/>\n")),
+            Verdict::Skip(reason) => {
+                out.push_str(&format!("{open}>\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape(reason)))
+            }
+            Verdict::Fail(f) => out.push_str(&format!(
+                "{open}>\n      <failure message=\"{}: expected {}, observed {}\">step: {}\nexpected: {}\nobserved: {}</failure>\n    </testcase>\n",
+                escape(&f.step),
+                escape(&f.expected),
+                escape(&f.observed),
+                escape(&f.step),
+                escape(&f.expected),
+                escape(&f.observed)
+            )),
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push_str(&format!("&#x{:x};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::fixtures;
+
+    #[test]
+    fn renders_cases_failures_and_skips_escaped() {
+        let expected = include_str!("../../tests/fixtures/report.junit.xml");
+        assert_eq!(super::render(&fixtures::run()), expected);
+    }
+}

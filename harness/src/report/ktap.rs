@@ -1,0 +1,41 @@
+//! KTAP version 1, the kernel's test output format
+//! (Documentation/dev-tools/ktap.rst): a plan, one result line per check, `# SKIP reason`
+//! directives, and diagnostic lines for failures.
+
+use super::{Run, Verdict};
+
+pub fn render(run: &Run) -> String {
+    let mut out = format!("KTAP version 1\n# nsconform on Linux {}\n1..{}\n", run.kernel, run.records.len());
+    for (i, record) in run.records.iter().enumerate() {
+        let n = i + 1;
+        match &record.verdict {
+            Verdict::Pass => out.push_str(&format!("ok {n} {}\n", record.id)),
+            Verdict::Skip(reason) => out.push_str(&format!("ok {n} {} # SKIP {}\n", record.id, one_line(reason))),
+            Verdict::Fail(f) => {
+                out.push_str(&format!("# step: {}\n", one_line(&f.step)));
+                out.push_str(&format!("# expected: {}\n", one_line(&f.expected)));
+                out.push_str(&format!("# observed: {}\n", one_line(&f.observed)));
+                out.push_str(&format!("not ok {n} {}\n", record.id));
+            }
+        }
+    }
+    let c = run.counts();
+    out.push_str(&format!("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:0\n", c.pass, c.fail, c.skip));
+    out
+}
+
+/// KTAP is line-oriented: a newline inside a value would start a bogus line.
+fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::fixtures;
+
+    #[test]
+    fn renders_plan_results_skips_and_diagnostics() {
+        let expected = include_str!("../../tests/fixtures/report.ktap");
+        assert_eq!(super::render(&fixtures::run()), expected);
+    }
+}

@@ -1,0 +1,148 @@
+//! Verdicts and their reports: a line per check on the terminal, and on request KTAP,
+//! JUnit XML and JSON files.
+
+pub mod json;
+pub mod junit;
+pub mod ktap;
+pub mod terminal;
+
+use crate::check::{Check, Failure, Outcome, Stop};
+use crate::kind::Kind;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail(Failure),
+    Skip(String),
+}
+
+impl Verdict {
+    pub fn fail(step: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Verdict {
+        Verdict::Fail(Failure { step: step.into(), expected: expected.into(), observed: observed.into() })
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail(_) => "FAIL",
+            Verdict::Skip(_) => "SKIP",
+        }
+    }
+}
+
+impl From<Outcome> for Verdict {
+    fn from(outcome: Outcome) -> Verdict {
+        match outcome {
+            Ok(()) => Verdict::Pass,
+            Err(Stop::Fail(f)) => Verdict::Fail(f),
+            Err(Stop::Skip(reason)) => Verdict::Skip(reason),
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub id: String,
+    pub statement: String,
+    pub reference: String,
+    /// The namespace kinds the check creates (or asserts refused).
+    pub kinds: Vec<Kind>,
+    pub verdict: Verdict,
+    pub duration: Duration,
+}
+
+impl Record {
+    pub fn new(check: &Check, verdict: Verdict, duration: Duration) -> Record {
+        Record {
+            id: check.id.into(),
+            statement: check.statement.into(),
+            reference: check.reference.into(),
+            kinds: check.kinds().collect(),
+            verdict,
+            duration,
+        }
+    }
+}
+
+/// A whole run: the kernel it ran on and every record, in order.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub kernel: String,
+    pub records: Vec<Record>,
+    pub duration: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub skip: usize,
+}
+
+impl Run {
+    pub fn counts(&self) -> Counts {
+        self.records.iter().fold(Counts::default(), |mut c, r| {
+            match r.verdict {
+                Verdict::Pass => c.pass += 1,
+                Verdict::Fail(_) => c.fail += 1,
+                Verdict::Skip(_) => c.skip += 1,
+            }
+            c
+        })
+    }
+}
+
+/// A report file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Ktap,
+    Junit,
+    Json,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "ktap" => Some(Format::Ktap),
+            "junit" => Some(Format::Junit),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub fn render(self, run: &Run) -> String {
+        match self {
+            Format::Ktap => ktap::render(run),
+            Format::Junit => junit::render(run),
+            Format::Json => json::render(run),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A recorded run with one verdict of each kind, shared by the format tests.
+    pub fn run() -> Run {
+        let record = |id: &str, verdict: Verdict, micros: u64| Record {
+            id: id.into(),
+            statement: format!("statement of {id}"),
+            reference: "uts_namespaces(7)".into(),
+            kinds: vec![Kind::Uts],
+            verdict,
+            duration: Duration::from_micros(micros),
+        };
+        Run {
+            kernel: "6.18.44".into(),
+            records: vec![
+                record("uts.a", Verdict::Pass, 1500),
+                record("uts.b", Verdict::fail("reading <hostname> & \"domain\"", "\"a\"", "\"b\""), 250),
+                record("uts.c", Verdict::Skip("CONFIG_UTS_NS is not set".into()), 0),
+            ],
+            duration: Duration::from_millis(12),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Turns a check's declared needs into a decision before it runs: run it (directly, or as
+//! root of a fresh user namespace), or skip it with the specific reason.
+
+use crate::check::Need;
+use crate::host::{is_initial, Facts};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Run { in_userns: bool },
+    Skip(String),
+}
+
+pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
+    let mut needs_admin = false;
+    for need in needs {
+        let unmet = match *need {
+            Need::Kind(kind) => {
+                needs_admin |= kind.needs_admin();
+                match (facts.kind_configured(kind), kind.config_option()) {
+                    (Some(false), Some(option)) => Some(format!("{option} is not set")),
+                    _ if !kind.needs_admin() && !facts.cap_sys_admin => facts.userns.clone().err(),
+                    _ => None,
+                }
+            }
+            Need::KindDisabled(kind) => {
+                needs_admin = true;
+                match (facts.kind_configured(kind), kind.config_option()) {
+                    (_, None) => Some(format!("{kind} namespaces cannot be configured out")),
+                    (Some(true), Some(option)) => {
+                        Some(format!("{option}=y: the kind is built in, so its refusal cannot be observed"))
+                    }
+                    (None, Some(option)) => Some(format!("no kernel config was found to tell whether {option} is off")),
+                    (Some(false), _) => None,
+                }
+            }
+            Need::InitialNamespace(kind) => (!is_initial(kind)).then(|| {
+                format!("the run does not start in the initial {kind} namespace, so absolute nesting limits cannot be asserted")
+            }),
+            Need::InitialAdmin => (!(facts.cap_sys_admin && facts.in_initial_userns))
+                .then(|| "needs CAP_SYS_ADMIN in the initial user namespace".to_string()),
+            Need::Config(option) => match facts.config_enabled(option) {
+                None => Some(format!("no kernel config was found to tell whether {option} is set")),
+                Some(false) => Some(format!("{option} is not set")),
+                Some(true) => None,
+            },
+            Need::Kernel(major, minor) => (facts.version < (major, minor, 0))
+                .then(|| format!("needs Linux {major}.{minor} or newer; this is {}", facts.release)),
+            Need::Module(name) => (!module_available(name, &facts.release))
+                .then(|| format!("driver {name} is neither built in, loaded nor installed as a module")),
+            Need::Probe(probe) => (probe.run)().err().map(|why| format!("{}: {why}", probe.what)),
+        };
+        if let Some(reason) = unmet {
+            return Decision::Skip(reason);
+        }
+    }
+    match (needs_admin && !facts.cap_sys_admin, &facts.userns) {
+        (false, _) => Decision::Run { in_userns: false },
+        (true, Ok(())) => Decision::Run { in_userns: true },
+        (true, Err(why)) => Decision::Skip(format!("needs CAP_SYS_ADMIN to create namespaces, and {why}")),
+    }
+}
+
+/// Built in or loaded (/sys/module/NAME), or installed (modules.dep lists NAME.ko*).
+fn module_available(name: &str, release: &str) -> bool {
+    let name = name.replace('-', "_");
+    if std::path::Path::new(&format!("/sys/module/{name}")).exists() {
+        return true;
+    }
+    let builtin = std::fs::read_to_string(format!("/lib/modules/{release}/modules.builtin")).unwrap_or_default();
+    let dep = std::fs::read_to_string(format!("/lib/modules/{release}/modules.dep")).unwrap_or_default();
+    let file = format!("/{name}.ko");
+    builtin.lines().chain(dep.lines()).any(|l| l.split(':').next().is_some_and(|p| p.replace('-', "_").contains(&file)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Probe;
+    use crate::kconfig::Kconfig;
+    use crate::kind::Kind;
+    use rstest::rstest;
+
+    fn facts(config: Option<&str>, root: bool, userns: Result<(), String>) -> Facts {
+        Facts {
+            release: "6.1.0-test".into(),
+            version: (6, 1, 0),
+            kconfig: config.map(|text| Kconfig::parse("test".into(), text)),
+            cap_sys_admin: root,
+            in_initial_userns: true,
+            userns,
+        }
+    }
+
+    const ALL_ON: &str = "CONFIG_UTS_NS=y\nCONFIG_USER_NS=y\nCONFIG_PID_NS=y\n";
+    const UTS_OFF: &str = "# CONFIG_UTS_NS is not set\nCONFIG_USER_NS=y\n";
+
+    fn skip(reason: &str) -> Decision {
+        Decision::Skip(reason.into())
+    }
+
+    #[rstest]
+    #[case::root(&[Need::Kind(Kind::Uts)], Some(ALL_ON), true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::user_via_userns(&[Need::Kind(Kind::Uts)], Some(ALL_ON), false, Ok(()), Decision::Run { in_userns: true })]
+    #[case::user_without_userns(&[Need::Kind(Kind::Uts)], Some(ALL_ON), false, Err("EPERM".into()),
+        skip("needs CAP_SYS_ADMIN to create namespaces, and EPERM"))]
+    #[case::configured_off(&[Need::Kind(Kind::Uts)], Some(UTS_OFF), true, Ok(()), skip("CONFIG_UTS_NS is not set"))]
+    #[case::no_config_runs(&[Need::Kind(Kind::Uts)], None, true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::userns_only_needs_no_admin(&[Need::Kind(Kind::User)], Some(ALL_ON), false, Ok(()), Decision::Run { in_userns: false })]
+    #[case::userns_forbidden(&[Need::Kind(Kind::User)], Some(ALL_ON), false, Err("forbidden".into()), skip("forbidden"))]
+    #[case::disabled_check_on_enabled_kind(&[Need::KindDisabled(Kind::Uts)], Some(ALL_ON), true, Ok(()),
+        skip("CONFIG_UTS_NS=y: the kind is built in, so its refusal cannot be observed"))]
+    #[case::disabled_check_on_disabled_kind(&[Need::KindDisabled(Kind::Uts)], Some(UTS_OFF), true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::disabled_check_without_config(&[Need::KindDisabled(Kind::Uts)], None, true, Ok(()),
+        skip("no kernel config was found to tell whether CONFIG_UTS_NS is off"))]
+    #[case::initial_admin(&[Need::InitialAdmin], Some(ALL_ON), false, Ok(()), skip("needs CAP_SYS_ADMIN in the initial user namespace"))]
+    #[case::config_option(&[Need::Config("CONFIG_CHECKPOINT_RESTORE")], Some(ALL_ON), true, Ok(()),
+        skip("CONFIG_CHECKPOINT_RESTORE is not set"))]
+    #[case::kernel_too_old(&[Need::Kernel(6, 12)], Some(ALL_ON), true, Ok(()), skip("needs Linux 6.12 or newer; this is 6.1.0-test"))]
+    #[case::kernel_new_enough(&[Need::Kernel(5, 6)], Some(ALL_ON), true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::probe(&[Need::Probe(Probe { what: "pidfd", run: || Err("ENOSYS".into()) })], Some(ALL_ON), true, Ok(()), skip("pidfd: ENOSYS"))]
+    fn decides_before_running(
+        #[case] needs: &[Need],
+        #[case] config: Option<&str>,
+        #[case] root: bool,
+        #[case] userns: Result<(), String>,
+        #[case] expected: Decision,
+    ) {
+        assert_eq!(evaluate(needs, &facts(config, root, userns)), expected);
+    }
+}
