@@ -9,6 +9,7 @@ use std::time::Duration;
 /// The deadline a check gets unless it declares another one.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
 
+#[derive(Clone, Copy)]
 pub struct Check {
     /// Stable id, `<kind>.<behaviour>`, e.g. `pid.init-ignores-sigkill-from-inside`.
     pub id: &'static str,

@@ -1,1 +1,37 @@
-fn main(){}
+//! `nsconform`: runs the conformance suites against the running kernel.
+
+const USAGE: &str = "\
+usage: nsconform <command> [OPTIONS]
+
+commands:
+  run [OPTIONS] [FILTER...]   run the checks against the running kernel (see `nsconform run --help`)
+  list [FILTER...]            print the catalogue: id, behaviour, reference and needs of each check
+  help                        print this help
+
+Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage.";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let checks = nsconform_suites::all();
+    let status = match args.first().map(String::as_str) {
+        Some("run") => nsconform_harness::cli::main(&args[1..], &checks),
+        Some("list") => {
+            let mut rest = vec!["--list".to_string()];
+            rest.extend_from_slice(&args[1..]);
+            nsconform_harness::cli::main(&rest, &checks)
+        }
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some(other) => {
+            eprintln!("nsconform: unknown command {other:?}; try `nsconform help`");
+            2
+        }
+        None => {
+            eprintln!("{USAGE}");
+            2
+        }
+    };
+    std::process::exit(status)
+}

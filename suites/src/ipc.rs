@@ -1,0 +1,427 @@
+//! IPC namespaces: System V message queues, semaphores and shared memory, POSIX message
+//! queues, /proc/sysvipc and the per-namespace IPC sysctls (ipc_namespaces(7)).
+//!
+//! Every object is created inside a throwaway IPC namespace; none reaches the host's.
+
+use crate::disabled::refused_when_configured_out;
+use crate::sys::{poll_until, read_sysctl, write_sysctl};
+use nix::errno::Errno;
+use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MqAttr, MQ_OFlag};
+use nix::sys::stat::Mode;
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use std::ffi::CStr;
+use std::time::Duration;
+
+/// Generates the three isolation checks of one kind of IPC object.
+macro_rules! isolation_checks {
+    ($object:expr, $name:literal, $what:literal, $reference:literal) => {
+        [
+            Check {
+                id: concat!("ipc.", $name, "-invisible-in-child-namespace"),
+                statement: concat!("A ", $what, " is invisible from a child IPC namespace"),
+                reference: $reference,
+                needs: &[Need::Kind(Kind::Ipc)],
+                deadline: DEFAULT_DEADLINE,
+                body: || invisible_in_child($object),
+            },
+            Check {
+                id: concat!("ipc.", $name, "-invisible-in-parent-namespace"),
+                statement: concat!("A ", $what, " created in a child IPC namespace is invisible from its parent"),
+                reference: $reference,
+                needs: &[Need::Kind(Kind::Ipc)],
+                deadline: DEFAULT_DEADLINE,
+                body: || invisible_in_parent($object),
+            },
+            Check {
+                id: concat!("ipc.", $name, "-same-key-distinct-objects"),
+                statement: concat!("The same key names two distinct ", $what, " objects in two IPC namespaces"),
+                reference: $reference,
+                needs: &[Need::Kind(Kind::Ipc)],
+                deadline: DEFAULT_DEADLINE,
+                body: || same_key_distinct_objects($object),
+            },
+        ]
+    };
+}
+
+const MSG: [Check; 3] = isolation_checks!(Object::Msg, "sysv-msg", "System V message queue",
+    "ipc_namespaces(7); msgget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+const SEM: [Check; 3] = isolation_checks!(Object::Sem, "sysv-sem", "System V semaphore set",
+    "ipc_namespaces(7); semget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+const SHM: [Check; 3] = isolation_checks!(Object::Shm, "sysv-shm", "System V shared memory segment",
+    "ipc_namespaces(7); shmget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+const MQ: [Check; 3] = isolation_checks!(Object::Mq, "posix-mq", "POSIX message queue",
+    "ipc_namespaces(7); mq_overview(7); do_mq_open() opens names in ipc_ns->mq_mnt, ipc/mqueue.c");
+
+const OTHERS: &[Check] = &[
+    Check {
+        id: "ipc.proc-sysvipc-shows-readers-namespace",
+        statement: "/proc/sysvipc/{msg,sem,shm} list the objects of the reader's IPC namespace only",
+        reference: "proc(5) /proc/sysvipc; sysvipc_proc_open() takes current->nsproxy->ipc_ns, ipc/util.c",
+        needs: &[Need::Kind(Kind::Ipc)],
+        deadline: DEFAULT_DEADLINE,
+        body: proc_sysvipc_shows_readers_namespace,
+    },
+    Check {
+        id: "ipc.mqueue-fs-shows-namespace-queues",
+        statement: "An mqueue filesystem mounted in an IPC namespace lists that namespace's queues",
+        reference: "mq_overview(7); mqueue_get_tree() mounts current->nsproxy->ipc_ns's queues, ipc/mqueue.c",
+        needs: &[Need::Kind(Kind::Ipc), Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: mqueue_fs_shows_namespace_queues,
+    },
+    Check {
+        id: "ipc.sysctls-start-at-defaults",
+        statement: "Every IPC sysctl of a new IPC namespace starts at its compiled-in default",
+        reference: "ipc_namespaces(7); msg_init_ns(), sem_init_ns(), shm_init_ns() in ipc/*.c; mq_init_ns() in ipc/mqueue.c",
+        needs: &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
+        deadline: DEFAULT_DEADLINE,
+        body: sysctls_start_at_defaults,
+    },
+    Check {
+        id: "ipc.sysctl-change-stays-in-namespace",
+        statement: "An IPC sysctl changed in a child namespace changes neither its parent nor a grandchild's starting value",
+        reference: "ipc_namespaces(7); ipc/ipc_sysctl.c and ipc/mq_sysctl.c resolve the table of current->nsproxy->ipc_ns",
+        needs: &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
+        deadline: DEFAULT_DEADLINE,
+        body: sysctl_change_stays_in_namespace,
+    },
+    Check {
+        id: "ipc.objects-destroyed-with-namespace",
+        statement: "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
+        reference: "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
+        needs: &[Need::Kind(Kind::Ipc)],
+        deadline: DEFAULT_DEADLINE,
+        body: objects_destroyed_with_namespace,
+    },
+    refused_when_configured_out!("ipc.flag-refused-when-configured-out", Kind::Ipc),
+];
+
+pub const CHECKS: &[Check] = &[
+    MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2],
+    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5],
+];
+
+/// The key and the name every check uses, each in namespaces of its own.
+const KEY: libc::key_t = 0x6e73_6300;
+const MQ_NAME: &CStr = c"/nsconform";
+const MARK: i32 = 7;
+
+#[derive(Clone, Copy)]
+enum Object {
+    Msg,
+    Sem,
+    Shm,
+    Mq,
+}
+
+impl Object {
+    fn label(self) -> &'static str {
+        match self {
+            Object::Msg => "message queue",
+            Object::Sem => "semaphore set",
+            Object::Shm => "shared memory segment",
+            Object::Mq => "POSIX message queue",
+        }
+    }
+
+    fn get(self, flags: libc::c_int) -> Result<libc::c_int, Errno> {
+        // SAFETY: plain system calls with integer arguments.
+        let id = match self {
+            Object::Msg => unsafe { libc::msgget(KEY, flags) },
+            Object::Sem => unsafe { libc::semget(KEY, 1, flags) },
+            Object::Shm => unsafe { libc::shmget(KEY, 4096, flags) },
+            Object::Mq => {
+                let mut oflag = MQ_OFlag::O_RDWR;
+                if flags & libc::IPC_CREAT != 0 {
+                    oflag |= MQ_OFlag::O_CREAT;
+                }
+                if flags & libc::IPC_EXCL != 0 {
+                    oflag |= MQ_OFlag::O_EXCL;
+                }
+                // Without attributes nix calls the variadic mq_open without mode and attr.
+                let attr = MqAttr::new(0, 4, 64, 0);
+                let mq = mq_open(MQ_NAME, oflag, Mode::from_bits_truncate(0o600), Some(&attr))?;
+                mq_close(mq)?;
+                0
+            }
+        };
+        Errno::result(id)
+    }
+
+    /// Creates the object, failing with EEXIST if it exists.
+    fn create(self) -> Result<libc::c_int, Errno> {
+        self.get(libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+    }
+
+    /// Looks the object up by its key or name, ENOENT when there is none.
+    fn lookup(self) -> Result<libc::c_int, Errno> {
+        self.get(0)
+    }
+
+    /// Puts a recognisable content into the object.
+    fn mark(self) -> Result<(), Errno> {
+        let id = self.lookup()?;
+        match self {
+            Object::Msg => {
+                let msg = Message { mtype: 1, mtext: [MARK as u8] };
+                // SAFETY: msg is a valid msgbuf with one byte of text.
+                Errno::result(unsafe { libc::msgsnd(id, (&msg as *const Message).cast(), 1, libc::IPC_NOWAIT) }).map(drop)
+            }
+            Object::Sem => Errno::result(unsafe { libc::semctl(id, 0, libc::SETVAL, MARK) }).map(drop),
+            Object::Shm => with_attached(id, |byte| *byte = MARK as u8),
+            Object::Mq => {
+                let mq = mq_open(MQ_NAME, MQ_OFlag::O_RDWR, Mode::empty(), None)?;
+                let sent = mq_send(&mq, &[MARK as u8], 0);
+                mq_close(mq)?;
+                sent
+            }
+        }
+    }
+
+    fn is_marked(self) -> Result<bool, Errno> {
+        let id = self.lookup()?;
+        match self {
+            Object::Msg => {
+                let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+                // SAFETY: ds is a valid msqid_ds for IPC_STAT to fill.
+                Errno::result(unsafe { libc::msgctl(id, libc::IPC_STAT, &mut ds) })?;
+                Ok(ds.msg_qnum > 0)
+            }
+            Object::Sem => Ok(Errno::result(unsafe { libc::semctl(id, 0, libc::GETVAL) })? == MARK),
+            Object::Shm => {
+                let mut marked = false;
+                with_attached(id, |byte| marked = *byte == MARK as u8)?;
+                Ok(marked)
+            }
+            Object::Mq => {
+                let mq = mq_open(MQ_NAME, MQ_OFlag::O_RDONLY, Mode::empty(), None)?;
+                let attr = mq_getattr(&mq);
+                mq_close(mq)?;
+                Ok(attr?.curmsgs() > 0)
+            }
+        }
+    }
+}
+
+#[repr(C)]
+struct Message {
+    mtype: libc::c_long,
+    mtext: [u8; 1],
+}
+
+fn with_attached(id: libc::c_int, f: impl FnOnce(&mut u8)) -> Result<(), Errno> {
+    // SAFETY: attaches a segment of at least one page at an address the kernel picks.
+    let addr = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+    if addr as isize == -1 {
+        return Err(Errno::last());
+    }
+    f(unsafe { &mut *(addr as *mut u8) });
+    Errno::result(unsafe { libc::shmdt(addr) }).map(drop)
+}
+
+fn invisible_in_child(object: Object) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        object.create().at(&format!("creating the {} in the parent namespace", object.label()))?;
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            expect_errno(&format!("looking up the parent's {} from the child namespace", object.label()), Errno::ENOENT, object.lookup())
+        })?
+        .join()
+    })?
+    .join()
+}
+
+fn invisible_in_parent(object: Object) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        let mut child = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
+            object.create().at(&format!("creating the {} in the child namespace", object.label()))?;
+            to_parent.sync("the child's object")
+        })?;
+        child.sync("the child's object")?;
+        expect_errno(&format!("looking up the child's {} from the parent namespace", object.label()), Errno::ENOENT, object.lookup())?;
+        child.join()
+    })?
+    .join()
+}
+
+fn same_key_distinct_objects(object: Object) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        object.create().at(&format!("creating the {} in the first namespace", object.label()))?;
+        object.mark().at(&format!("filling the {} in the first namespace", object.label()))?;
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            object.create().at(&format!("creating the {} with the same key, exclusively, in the second namespace", object.label()))?;
+            let marked = object.is_marked().at(&format!("reading the {} in the second namespace", object.label()))?;
+            expect_that(&format!("content of the {} in the second namespace", object.label()), !marked, "empty (a distinct object)", "the first namespace's content")
+        })?
+        .join()
+    })?
+    .join()
+}
+
+/// The keys listed in a /proc/sysvipc file (first column, decimal).
+fn sysvipc_keys(file: &str) -> Result<Vec<i64>, Stop> {
+    let path = format!("/proc/sysvipc/{file}");
+    let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    Ok(text.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect())
+}
+
+fn proc_sysvipc_shows_readers_namespace() -> Outcome {
+    const FILES: [(&str, Object); 3] = [("msg", Object::Msg), ("sem", Object::Sem), ("shm", Object::Shm)];
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        for (file, object) in FILES {
+            object.create().at(&format!("creating the {}", object.label()))?;
+            let keys = sysvipc_keys(file)?;
+            expect_eq(&format!("keys in /proc/sysvipc/{file} of the creating namespace"), vec![KEY as i64], keys)?;
+        }
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            for (file, _) in FILES {
+                expect_eq(&format!("keys in /proc/sysvipc/{file} of another namespace"), Vec::<i64>::new(), sysvipc_keys(file)?)?;
+            }
+            Ok(())
+        })?
+        .join()
+    })?
+    .join()
+}
+
+/// Mounts an mqueue filesystem on /tmp (in a private mount namespace) and lists it.
+fn mqueue_listing() -> Result<Vec<String>, Stop> {
+    use nix::mount::{mount, MsFlags};
+    mount(Some("mqueue"), "/tmp", Some("mqueue"), MsFlags::empty(), None::<&str>).at("mounting mqueue on /tmp")?;
+    let entries = std::fs::read_dir("/tmp").at("listing the mqueue filesystem")?;
+    Ok(entries.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned())).collect())
+}
+
+fn mqueue_fs_shows_namespace_queues() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc, Kind::Mnt]), |_| {
+        Object::Mq.create().at("creating the POSIX message queue /nsconform")?;
+        expect_eq("the mqueue filesystem of the creating namespace", vec!["nsconform".to_string()], mqueue_listing()?)?;
+        spawn(Spawn::clone(&[Kind::Ipc, Kind::Mnt]), |_| {
+            expect_eq("the mqueue filesystem of another namespace", Vec::<String>::new(), mqueue_listing()?)
+        })?
+        .join()
+    })?
+    .join()
+}
+
+/// The compiled-in defaults (include/uapi/linux/msg.h MSGMAX/MSGMNB/MSGMNI, sem.h SEM*,
+/// shm.h SHMMNI/SHMMAX/SHMALL, include/linux/ipc_namespace.h DFLT_QUEUESMAX/DFLT_MSG*).
+const DEFAULTS: &[(&str, &str)] = &[
+    ("/proc/sys/kernel/msgmax", "8192"),
+    ("/proc/sys/kernel/msgmnb", "16384"),
+    ("/proc/sys/kernel/msgmni", "32000"),
+    ("/proc/sys/kernel/sem", "32000 1024000000 500 32000"),
+    ("/proc/sys/kernel/shmmni", "4096"),
+    ("/proc/sys/kernel/shmmax", "18446744073692774399"),
+    ("/proc/sys/kernel/shmall", "18446744073692774399"),
+    ("/proc/sys/kernel/shm_rmid_forced", "0"),
+    ("/proc/sys/fs/mqueue/queues_max", "256"),
+    ("/proc/sys/fs/mqueue/msg_max", "10"),
+    ("/proc/sys/fs/mqueue/msgsize_max", "8192"),
+    ("/proc/sys/fs/mqueue/msg_default", "10"),
+    ("/proc/sys/fs/mqueue/msgsize_default", "8192"),
+];
+
+fn sysctls_start_at_defaults() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        let mut expected = Vec::new();
+        let mut observed = Vec::new();
+        for (path, default) in DEFAULTS {
+            let value = read_sysctl(path)?;
+            if value != *default {
+                expected.push(format!("{path}={default}"));
+                observed.push(format!("{path}={value}"));
+            }
+        }
+        expect_eq("IPC sysctls of a new namespace", expected.join(", "), observed.join(", "))
+    })?
+    .join()
+}
+
+/// One SysV and one POSIX sysctl, each with a value other than its default.
+const CHANGES: [(&str, &str, &str); 2] =
+    [("/proc/sys/kernel/msgmax", "4096", "8192"), ("/proc/sys/fs/mqueue/msg_max", "5", "10")];
+
+fn sysctl_change_stays_in_namespace() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        let before: Vec<String> = CHANGES.iter().map(|(path, _, _)| read_sysctl(path)).collect::<Result<_, _>>()?;
+        let mut child = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
+            for (path, value, _) in CHANGES {
+                match write_sysctl(path, value) {
+                    Err(Errno::EACCES | Errno::EPERM) if !nsconform_harness::host::is_initial(Kind::User) => {
+                        return Err(Stop::skip(format!(
+                            "writing {path} as root of a user namespace is refused: this kernel lets only \
+                             the initial user namespace's root write IPC sysctls"
+                        )))
+                    }
+                    other => other.at(&format!("writing {value} to {path} in the child namespace"))?,
+                }
+                expect_eq(&format!("{path} read back in the child namespace"), value.to_string(), read_sysctl(path)?)?;
+            }
+            spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+                for (path, _, default) in CHANGES {
+                    expect_eq(&format!("{path} in a grandchild namespace"), default.to_string(), read_sysctl(path)?)?;
+                }
+                Ok(())
+            })?
+            .join()?;
+            to_parent.sync("the child's changes")
+        })?;
+        child.sync("the child's changes")?;
+        for ((path, _, _), old) in CHANGES.iter().zip(before) {
+            expect_eq(&format!("{path} in the parent namespace after the child changed its own"), old, read_sysctl(path)?)?;
+        }
+        child.join()
+    })?
+    .join()
+}
+
+/// Room for one queue of 10 messages of 8192 bytes (about 82 KB with its bookkeeping) but
+/// not for two (mqueue_get_inode() charges mq_treesize + maxmsg * msgsize).
+const MSGQUEUE_LIMIT: u64 = 120_000;
+
+/// Creates the 10 x 8192 queue under `MSGQUEUE_LIMIT`; EMFILE means the limit is used up.
+fn create_charged_queue() -> Result<(), Errno> {
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_MSGQUEUE, MSGQUEUE_LIMIT, MSGQUEUE_LIMIT)?;
+    let attr = MqAttr::new(0, 10, 8192, 0);
+    let mq = mq_open(MQ_NAME, MQ_OFlag::O_RDWR | MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL, Mode::from_bits_truncate(0o600), Some(&attr))?;
+    mq_close(mq)
+}
+
+fn objects_destroyed_with_namespace() -> Outcome {
+    let mut doomed = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
+        match create_charged_queue() {
+            Err(Errno::EMFILE) => {
+                return Err(Stop::skip(format!(
+                    "other POSIX message queues of this user already use most of a {MSGQUEUE_LIMIT}-byte RLIMIT_MSGQUEUE"
+                )))
+            }
+            other => other.at("creating a 10 x 8192-byte queue in the doomed namespace")?,
+        }
+        to_parent.sync("the charged queue")?;
+        to_parent.recv::<()>("the order to exit")
+    })?;
+    doomed.sync("the charged queue")?;
+    let mut witness = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
+        expect_errno(
+            "creating a second such queue while the first namespace lives (the user's RLIMIT_MSGQUEUE is shared)",
+            Errno::EMFILE,
+            create_charged_queue(),
+        )?;
+        to_parent.sync("the refused queue")?;
+        to_parent.recv::<()>("the news that the doomed namespace is gone")?;
+        let freed = poll_until(Duration::from_secs(3), || create_charged_queue().is_ok());
+        expect_that(
+            "creating the queue again after the doomed namespace died",
+            freed,
+            "success within 3 s: the dead namespace's queue was destroyed and its charge refunded",
+            "EMFILE for 3 s: the dead namespace's queue is still charged",
+        )
+    })?;
+    witness.sync("the refused queue")?;
+    doomed.send("the order to exit", &())?;
+    doomed.join()?;
+    witness.send("the news that the doomed namespace is gone", &())?;
+    witness.join()
+}

@@ -1,0 +1,389 @@
+//! PID namespaces: PID 1 and its signal immunity, visibility, NSpid, the death of init,
+//! reparenting, unshare semantics and nesting limits (pid_namespaces(7)).
+
+use crate::disabled::refused_when_configured_out;
+use crate::sys::{nspid, outer_pid, own_ns, pidfd_open, pidfd_probe, poll_until, write_sysctl};
+use nix::errno::Errno;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
+use nix::unistd::{getpid, getppid, Pid};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Parent, Spawn, DEFAULT_DEADLINE};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "pid.first-child-is-pid-1",
+        statement: "The first process of a new PID namespace is PID 1 there and sees its parent as PID 0",
+        reference: "pid_namespaces(7); alloc_pid() in kernel/pid.c; getppid() returns 0 for a parent outside (task_tgid_nr_ns)",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: first_child_is_pid_1,
+    },
+    Check {
+        id: "pid.nspid-from-parent-and-child",
+        statement: "NSpid lists a process's ids from the reader's /proc level down to its own namespace",
+        reference: "proc(5) /proc/pid/status NSpid; proc_pid_status() in fs/proc/array.c",
+        needs: &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: nspid_from_parent_and_child,
+    },
+    Check {
+        id: "pid.ancestor-sees-descendants",
+        statement: "A process sees (can signal) processes of descendant PID namespaces; from inside, an outside pid gives ESRCH",
+        reference: "pid_namespaces(7); find_task_by_vpid() searches only the caller's namespace, kernel/pid.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: ancestor_sees_descendants,
+    },
+    Check {
+        id: "pid.init-ignores-sigkill-from-inside",
+        statement: "PID 1 survives SIGKILL sent from inside its namespace, and kill() returns 0",
+        reference: "pid_namespaces(7); sig_task_ignored() drops it for SIGNAL_UNKILLABLE init, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: || init_ignores_from_inside(Signal::SIGKILL),
+    },
+    Check {
+        id: "pid.init-ignores-sigstop-from-inside",
+        statement: "PID 1 is not stopped by SIGSTOP sent from inside its namespace, and kill() returns 0",
+        reference: "pid_namespaces(7); sig_task_ignored() drops it for SIGNAL_UNKILLABLE init, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: || init_ignores_from_inside(Signal::SIGSTOP),
+    },
+    Check {
+        id: "pid.init-ignores-sigterm-from-inside",
+        statement: "PID 1 without a handler survives SIGTERM sent from inside its namespace",
+        reference: "pid_namespaces(7); sig_task_ignored() drops default-action signals for init, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: || init_ignores_from_inside(Signal::SIGTERM),
+    },
+    Check {
+        id: "pid.init-ignores-sigterm-from-ancestor",
+        statement: "PID 1 without a handler survives SIGTERM sent from an ancestor namespace",
+        reference: "pid_namespaces(7); sig_task_ignored() forces only SIGKILL and SIGSTOP from ancestors, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: init_ignores_sigterm_from_ancestor,
+    },
+    Check {
+        id: "pid.init-killed-by-sigkill-from-ancestor",
+        statement: "SIGKILL sent from an ancestor namespace kills PID 1",
+        reference: "pid_namespaces(7); prepare_signal()/sig_task_ignored() force SIGKILL from ancestors, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: init_killed_by_sigkill_from_ancestor,
+    },
+    Check {
+        id: "pid.init-stopped-by-sigstop-from-ancestor",
+        statement: "SIGSTOP sent from an ancestor namespace stops PID 1",
+        reference: "pid_namespaces(7); sig_task_ignored() forces SIGSTOP from ancestors, kernel/signal.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: init_stopped_by_sigstop_from_ancestor,
+    },
+    Check {
+        id: "pid.init-death-kills-namespace",
+        statement: "When PID 1 dies every other process of its namespace, nested namespaces included, is killed before init is reaped",
+        reference: "pid_namespaces(7); zap_pid_namespace() in kernel/pid_namespace.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: init_death_kills_namespace,
+    },
+    Check {
+        id: "pid.fork-into-dead-namespace-enomem",
+        statement: "After PID 1 died, fork() into its namespace (through setns) fails with ENOMEM",
+        reference: "pid_namespaces(7); alloc_pid() fails without PIDNS_ADDING, kernel/pid.c; disable_pid_allocation()",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: fork_into_dead_namespace_enomem,
+    },
+    Check {
+        id: "pid.orphans-reparent-to-init",
+        statement: "An orphan in a PID namespace is reparented to the namespace's PID 1",
+        reference: "pid_namespaces(7); find_new_reaper() in kernel/exit.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: || orphan_reparenting(false),
+    },
+    Check {
+        id: "pid.orphans-reparent-to-subreaper",
+        statement: "An orphan is reparented to the closest PR_SET_CHILD_SUBREAPER ancestor inside its PID namespace",
+        reference: "prctl(2) PR_SET_CHILD_SUBREAPER; find_new_reaper() in kernel/exit.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: || orphan_reparenting(true),
+    },
+    Check {
+        id: "pid.unshare-moves-only-children",
+        statement: "unshare(CLONE_NEWPID) leaves the caller in its PID namespace; its next child is PID 1 of the new one",
+        reference: "unshare(2); pid_namespaces(7); nsproxy->pid_ns_for_children in kernel/nsproxy.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: unshare_moves_only_children,
+    },
+    Check {
+        id: "pid.second-unshare-einval",
+        statement: "A second unshare(CLONE_NEWPID) before the first child gives EINVAL",
+        reference: "unshare(2); copy_pid_ns() rejects pid_ns_for_children != active namespace, kernel/pid_namespace.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: second_unshare_einval,
+    },
+    Check {
+        id: "pid.thread-after-unshare-einval",
+        statement: "After unshare(CLONE_NEWPID), pthread_create (CLONE_THREAD) fails with EINVAL",
+        reference: "clone(2) EINVAL; copy_process() rejects CLONE_SIGHAND when pid_ns_for_children differs, kernel/fork.c",
+        needs: &[Need::Kind(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: thread_after_unshare_einval,
+    },
+    Check {
+        id: "pid.nesting-32-levels",
+        statement: "32 nested PID namespaces can be created below the initial one; the 33rd gives ENOSPC",
+        reference: "pid_namespaces(7); MAX_PID_NS_LEVEL in include/linux/pid_namespace.h; create_pid_namespace()",
+        needs: &[Need::Kind(Kind::Pid), Need::InitialNamespace(Kind::Pid)],
+        deadline: DEFAULT_DEADLINE,
+        body: nesting_32_levels,
+    },
+    Check {
+        id: "pid.max-pid-namespaces-enospc",
+        statement: "user.max_pid_namespaces (lowered inside a child user namespace) caps creation with ENOSPC",
+        reference: "namespaces(7) /proc/sys/user; inc_pid_namespaces() and inc_ucount() in kernel/ucount.c",
+        needs: &[Need::Kind(Kind::Pid), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: max_pid_namespaces_enospc,
+    },
+    refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
+];
+
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+fn first_child_is_pid_1() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Pid]), |_| {
+        expect_eq("getpid() of the first process", 1, getpid().as_raw())?;
+        expect_eq("getppid() of the first process", 0, getppid().as_raw())
+    })?
+    .join()
+}
+
+fn nspid_from_parent_and_child() -> Outcome {
+    let mut child = spawn(Spawn::clone(&[Kind::Pid, Kind::Mnt]), |to_parent| {
+        use nix::mount::{mount, MsFlags};
+        mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
+            .at("mounting a proc of the new PID namespace on /proc")?;
+        expect_eq("NSpid of itself, read through its own proc", vec![1], nspid("self")?)?;
+        to_parent.sync("the child's own reading")
+    })?;
+    child.sync("the child's own reading")?;
+    let pid = child.pid().as_raw();
+    expect_eq("NSpid of the child read by its parent", vec![pid, 1], nspid(&pid.to_string())?)?;
+    child.join()
+}
+
+fn ancestor_sees_descendants() -> Outcome {
+    let me = getpid().as_raw();
+    let child = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| {
+        let outside = to_parent.recv::<i32>("the parent's pid")?;
+        expect_that("the parent's pid differs from every pid inside", outside > 1, "a pid > 1", outside)?;
+        expect_errno("kill(parent's pid, 0) from inside", Errno::ESRCH, kill(Pid::from_raw(outside), None))
+    })?;
+    child.send("the parent's pid", &me)?;
+    kill(child.pid(), None).at("kill(child's pid, 0) from the parent's namespace")?;
+    child.join()
+}
+
+/// PID 1 has a helper in its namespace send `signal` to it, then proves it still runs.
+fn init_ignores_from_inside(signal: Signal) -> Outcome {
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), move |to_parent| {
+        let helper = spawn(Spawn::fork(), move |_| kill(Pid::from_raw(1), signal).at(&format!("kill(1, {signal}) from inside")))?;
+        helper.join()?;
+        to_parent.send("init's answer after the signal", &getpid().as_raw())
+    })?;
+    let answer = init.recv_within::<i32>(&format!("init's answer after {signal} from inside"), ANSWER_WITHIN)?;
+    expect_eq("init's pid in its answer", 1, answer)?;
+    init.join()
+}
+
+/// Answers pings until the parent closes the conversation.
+fn answer_pings(to_parent: &Parent) -> Outcome {
+    while to_parent.recv::<bool>("a ping")? {
+        to_parent.send("a pong", &())?;
+    }
+    Ok(())
+}
+
+fn init_ignores_sigterm_from_ancestor() -> Outcome {
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), answer_pings)?;
+    init.send("a ping", &true)?;
+    init.recv::<()>("a pong before the signal")?;
+    kill(init.pid(), Signal::SIGTERM).at("kill(init, SIGTERM) from the parent's namespace")?;
+    init.send("a ping", &true)?;
+    init.recv_within::<()>("a pong after SIGTERM from an ancestor", ANSWER_WITHIN)?;
+    init.send("the end", &false)?;
+    init.join()
+}
+
+fn init_killed_by_sigkill_from_ancestor() -> Outcome {
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), answer_pings)?;
+    init.send("a ping", &true)?;
+    init.recv::<()>("a pong before the signal")?;
+    kill(init.pid(), Signal::SIGKILL).at("kill(init, SIGKILL) from the parent's namespace")?;
+    let status = init.wait_status()?;
+    expect_eq("init's wait status", WaitStatus::Signaled(init.pid(), Signal::SIGKILL, false), status)
+}
+
+fn init_stopped_by_sigstop_from_ancestor() -> Outcome {
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), answer_pings)?;
+    init.send("a ping", &true)?;
+    init.recv::<()>("a pong before the signal")?;
+    kill(init.pid(), Signal::SIGSTOP).at("kill(init, SIGSTOP) from the parent's namespace")?;
+    let status = init.waitpid(Some(WaitPidFlag::WUNTRACED))?;
+    expect_eq("init's wait status", WaitStatus::Stopped(init.pid(), Signal::SIGSTOP), status)?;
+    kill(init.pid(), Signal::SIGCONT).at("kill(init, SIGCONT)")?;
+    init.send("the end", &false)?;
+    init.join()
+}
+
+/// Blocks until its parent goes away (or tells it to stop).
+fn idle(to_parent: &Parent) -> Outcome {
+    let _ = to_parent.recv::<()>("nothing; it waits to be killed");
+    Ok(())
+}
+
+fn init_death_kills_namespace() -> Outcome {
+    // init starts a sibling and a nested namespace with a process of its own, and reports
+    // all their pids as this process sees them (the first NSpid entry).
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| {
+        let mut sibling = spawn(Spawn::fork(), |to_init| to_init.send("its pid", &outer_pid()?).and_then(|_| idle(to_init)))?;
+        let mut nested = spawn(Spawn::clone(&[Kind::Pid]), |to_init| {
+            let mut inner = spawn(Spawn::fork(), |to_nested| to_nested.send("its pid", &outer_pid()?).and_then(|_| idle(to_nested)))?;
+            let inner_pid = inner.recv::<i32>("the nested process's pid")?;
+            to_init.send("pids", &[outer_pid()?, inner_pid])?;
+            idle(to_init)
+        })?;
+        let mut pids = vec![sibling.recv::<i32>("the sibling's pid")?];
+        pids.extend(nested.recv::<[i32; 2]>("the nested pids")?);
+        to_parent.send("the pids of init's namespace", &pids)?;
+        to_parent.recv::<()>("the order to exit")
+    })?;
+    let pids = init.recv::<Vec<i32>>("the pids of init's namespace")?;
+    let pidfds: Vec<_> = pids.iter().map(|&p| pidfd_open(p).at(&format!("pidfd_open({p})"))).collect::<Result<_, _>>()?;
+    init.send("the order to exit", &())?;
+    init.join()?;
+    for (pid, fd) in pids.iter().zip(&pidfds) {
+        expect_errno(&format!("pidfd_send_signal(0) to process {pid} of the namespace once init was reaped"), Errno::ESRCH, pidfd_probe(fd))?;
+    }
+    Ok(())
+}
+
+fn fork_into_dead_namespace_enomem() -> Outcome {
+    let init = spawn(Spawn::clone(&[Kind::Pid]), |_| Ok(()))?;
+    let ns = std::fs::File::open(format!("/proc/{}/ns/pid", init.pid())).at("opening init's /proc/PID/ns/pid")?;
+    init.join()?;
+    spawn(Spawn::fork(), |_| {
+        nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWPID).at("setns into the dead PID namespace")?;
+        // SAFETY: single-threaded; a child that should not exist leaves at once.
+        let forked = unsafe { nix::unistd::fork() };
+        if let Ok(nix::unistd::ForkResult::Child) = forked {
+            unsafe { libc::_exit(0) }
+        }
+        expect_errno("fork() into the dead PID namespace", Errno::ENOMEM, forked.map(|_| ()))
+    })?
+    .join()
+}
+
+/// A grandchild is orphaned inside a PID namespace and reports its new parent.
+fn orphan_reparenting(with_subreaper: bool) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Pid]), move |_| {
+        let reaper = spawn(Spawn::fork(), |_| {
+            let expected = if with_subreaper {
+                // SAFETY: prctl with integer arguments.
+                Errno::result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).at("PR_SET_CHILD_SUBREAPER")?;
+                getpid().as_raw()
+            } else {
+                1
+            };
+            let (here, there) = nsconform_harness::channel::Channel::pair().at("socketpair")?;
+            let middle = spawn(Spawn::fork(), |_| {
+                // The orphan: forked, then left behind when the middle process exits.
+                spawn(Spawn::fork(), |_| {
+                    let adopted = poll_until(ANSWER_WITHIN, || getppid().as_raw() == expected);
+                    there.send(&(adopted, getppid().as_raw())).at("reporting the new parent")
+                })
+                .map(drop)
+            })?;
+            middle.join()?;
+            let (_, ppid) = here.recv::<(bool, i32)>(Some(ANSWER_WITHIN * 2)).at("waiting for the orphan's report")?;
+            let who = if with_subreaper { "the subreaper's pid" } else { "1 (init)" };
+            expect_eq(&format!("the orphan's parent, expected {who}"), expected, ppid)
+        })?;
+        reaper.join()
+    })?
+    .join()
+}
+
+fn unshare_moves_only_children() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        let (pid, ns) = (getpid(), own_ns("pid")?);
+        unshare(CloneFlags::CLONE_NEWPID).at("unshare(CLONE_NEWPID)")?;
+        expect_eq("getpid() after unshare", pid, getpid())?;
+        expect_eq("/proc/self/ns/pid after unshare", ns, own_ns("pid")?)?;
+        let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its pid and namespace", &(getpid().as_raw(), own_ns("pid")?)))?;
+        let (child_pid, child_ns) = child.recv::<(i32, u64)>("its pid and namespace")?;
+        expect_eq("the first child's getpid()", 1, child_pid)?;
+        expect_eq("the caller's pid_for_children vs the child's namespace", child_ns, own_ns("pid_for_children")?)?;
+        expect_that("the child's namespace differs from the caller's", child_ns != ns, "a new namespace", "the caller's")?;
+        child.join()
+    })?
+    .join()
+}
+
+fn second_unshare_einval() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        unshare(CloneFlags::CLONE_NEWPID).at("the first unshare(CLONE_NEWPID)")?;
+        expect_errno("the second unshare(CLONE_NEWPID)", Errno::EINVAL, unshare(CloneFlags::CLONE_NEWPID))
+    })?
+    .join()
+}
+
+fn thread_after_unshare_einval() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        unshare(CloneFlags::CLONE_NEWPID).at("unshare(CLONE_NEWPID)")?;
+        let created = std::thread::Builder::new().spawn(|| ()).map(drop);
+        let errno = created.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        expect_errno("pthread_create after unshare(CLONE_NEWPID)", Errno::EINVAL, errno)
+    })?
+    .join()
+}
+
+/// Descends one PID namespace level per process; the deepest asserts the limit.
+fn descend(level: usize) -> Outcome {
+    const MAX_LEVEL: usize = 32;
+    if level == MAX_LEVEL {
+        expect_eq("NSpid entries at the deepest level", MAX_LEVEL + 1, nspid("self")?.len())?;
+        return expect_errno(&format!("unshare(CLONE_NEWPID) at level {MAX_LEVEL}"), Errno::ENOSPC, unshare(CloneFlags::CLONE_NEWPID));
+    }
+    unshare(CloneFlags::CLONE_NEWPID).at(&format!("unshare(CLONE_NEWPID) at level {level}, creating level {}", level + 1))?;
+    spawn(Spawn::fork(), move |_| descend(level + 1))?.join()
+}
+
+fn nesting_32_levels() -> Outcome {
+    spawn(Spawn::fork(), |_| descend(0))?.join()
+}
+
+fn max_pid_namespaces_enospc() -> Outcome {
+    spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+        // This user namespace's own limit table: the host's value is untouched.
+        write_sysctl("/proc/sys/user/max_pid_namespaces", "1").at("lowering max_pid_namespaces to 1 in the child user namespace")?;
+        unshare(CloneFlags::CLONE_NEWPID).at("the first unshare(CLONE_NEWPID) under the limit")?;
+        spawn(Spawn::fork(), |_| {
+            expect_errno("a second PID namespace over max_pid_namespaces=1", Errno::ENOSPC, unshare(CloneFlags::CLONE_NEWPID))
+        })?
+        .join()
+    })?
+    .join()
+}

@@ -1,0 +1,88 @@
+//! Thin wrappers over the system calls and /proc files the suites use and nix does not cover.
+
+use nix::errno::Errno;
+use nsconform_harness::{At, Stop};
+
+/// The result of a raw libc call that returns -1 and sets errno on failure.
+pub fn errno_result(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The `NSpid` ids of process `pid` ("self" works), from the outermost level visible to the
+/// /proc mount that is read down to the process's own namespace (proc(5), /proc/pid/status).
+pub fn nspid(pid: &str) -> Result<Vec<i32>, Stop> {
+    let step = format!("reading NSpid of /proc/{pid}/status");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).at(&step)?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .ok_or_else(|| Stop::fail(&step, "an NSpid line", "none (CONFIG_PID_NS off or a kernel before 4.1)"))?;
+    line.split_whitespace().map(|s| s.parse::<i32>().at(&step)).collect()
+}
+
+/// This process's pid as the /proc mount in use sees it (the first NSpid entry).
+pub fn outer_pid() -> Result<i32, Stop> {
+    nspid("self")?.first().copied().ok_or_else(|| Stop::fail("reading NSpid", "at least one id", "none"))
+}
+
+/// The inode of /proc/self/ns/<entry>.
+pub fn own_ns(entry: &str) -> Result<u64, Stop> {
+    nsconform_harness::kind::ns_inode("self", entry).at(&format!("reading /proc/self/ns/{entry}"))
+}
+
+/// pidfd_open(2) (Linux 5.3).
+pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain system call; on success it returns a new fd that we own.
+    let fd = errno_result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// pidfd_send_signal(2) with signal 0: Ok while the process exists (a zombie included),
+/// ESRCH once it has been reaped.
+pub fn pidfd_probe(fd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain system call on a valid fd.
+    errno_result(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), 0, 0usize, 0) }).map(drop)
+}
+
+/// The raw clone(2) system call with fork semantics, for checks that assert how the kernel
+/// answers a flag. A child that should not have been created leaves at once.
+pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: check processes are single-threaded; the child only calls _exit.
+    let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })?;
+    if pid == 0 {
+        unsafe { libc::_exit(0) }
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    Ok(())
+}
+
+/// Writes `value` to a /proc/sys file, returning the errno on failure.
+pub fn write_sysctl(path: &str, value: &str) -> Result<(), Errno> {
+    std::fs::write(path, value).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// Reads a /proc/sys file with its whitespace normalised to single spaces.
+pub fn read_sysctl(path: &str) -> Result<String, Stop> {
+    let text = std::fs::read_to_string(path).at(&format!("reading {path}"))?;
+    Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Polls `done` every millisecond until it holds or `limit` passes; returns whether it held.
+pub fn poll_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,199 @@
+//! UTS namespaces: hostname and NIS domain name (uts_namespaces(7)).
+//!
+//! Every check first moves into a throwaway UTS namespace of its own, so the names it sets
+//! are never the host's.
+
+use crate::disabled::refused_when_configured_out;
+use crate::sys::own_ns;
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use std::os::fd::AsFd;
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "uts.new-namespace-copies-names",
+        statement: "A new UTS namespace starts with a copy of its creator's hostname and domainname",
+        reference: "uts_namespaces(7); copy_utsname() and clone_uts_ns() in kernel/utsname.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: new_namespace_copies_names,
+    },
+    Check {
+        id: "uts.hostname-invisible-to-parent",
+        statement: "A hostname set in a child UTS namespace is not seen by its parent",
+        reference: "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: || invisible_to_parent(Name::Host),
+    },
+    Check {
+        id: "uts.domainname-invisible-to-parent",
+        statement: "A domainname set in a child UTS namespace is not seen by its parent",
+        reference: "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: || invisible_to_parent(Name::Domain),
+    },
+    Check {
+        id: "uts.hostname-invisible-to-child",
+        statement: "A hostname set after a child UTS namespace was created is not seen in the child",
+        reference: "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: || invisible_to_child(Name::Host),
+    },
+    Check {
+        id: "uts.domainname-invisible-to-child",
+        statement: "A domainname set after a child UTS namespace was created is not seen in the child",
+        reference: "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: || invisible_to_child(Name::Domain),
+    },
+    Check {
+        id: "uts.uname-reflects-namespace",
+        statement: "uname(2) reports the nodename and domainname of the caller's UTS namespace",
+        reference: "uname(2); __do_sys_newuname() in kernel/sys.c reads utsname() of the caller",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: uname_reflects_namespace,
+    },
+    Check {
+        id: "uts.set-needs-cap-sys-admin-in-owner",
+        statement: "sethostname and setdomainname give EPERM without CAP_SYS_ADMIN in the UTS namespace's owning user namespace",
+        reference: "sethostname(2) ERRORS; __do_sys_sethostname() checks ns_capable(current->nsproxy->uts_ns->user_ns, CAP_SYS_ADMIN)",
+        needs: &[Need::Kind(Kind::Uts), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: set_needs_cap_in_owner,
+    },
+    Check {
+        id: "uts.setns-back-restores-view",
+        statement: "setns back into the former UTS namespace restores its hostname",
+        reference: "setns(2); utsns_install() in kernel/utsname.c",
+        needs: &[Need::Kind(Kind::Uts)],
+        deadline: DEFAULT_DEADLINE,
+        body: setns_back_restores_view,
+    },
+    refused_when_configured_out!("uts.flag-refused-when-configured-out", Kind::Uts),
+];
+
+#[derive(Clone, Copy)]
+enum Name {
+    Host,
+    Domain,
+}
+
+impl Name {
+    fn label(self) -> &'static str {
+        match self {
+            Name::Host => "hostname",
+            Name::Domain => "domainname",
+        }
+    }
+
+    fn get(self) -> Result<String, Stop> {
+        let uts = nix::sys::utsname::uname().at("uname")?;
+        let value = match self {
+            Name::Host => nix::unistd::gethostname().at("gethostname")?,
+            Name::Domain => uts.domainname().to_owned(),
+        };
+        Ok(value.to_string_lossy().into_owned())
+    }
+
+    fn try_set(self, value: &str) -> Result<(), Errno> {
+        let ret = match self {
+            Name::Host => unsafe { libc::sethostname(value.as_ptr().cast(), value.len()) },
+            Name::Domain => unsafe { libc::setdomainname(value.as_ptr().cast(), value.len()) },
+        };
+        Errno::result(ret).map(drop)
+    }
+
+    fn set(self, value: &str) -> Outcome {
+        self.try_set(value).at(&format!("setting the {} to {value:?}", self.label()))
+    }
+}
+
+fn new_namespace_copies_names() -> Outcome {
+    let parent = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        Name::Host.set("nsconform-creator")?;
+        Name::Domain.set("creator.nsconform.test")?;
+        let child = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+            expect_eq("hostname in the new namespace", "nsconform-creator".to_string(), Name::Host.get()?)?;
+            expect_eq("domainname in the new namespace", "creator.nsconform.test".to_string(), Name::Domain.get()?)
+        })?;
+        child.join()
+    })?;
+    parent.join()
+}
+
+fn invisible_to_parent(name: Name) -> Outcome {
+    let parent = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        name.set("nsconform-parent")?;
+        let mut child = spawn(Spawn::clone(&[Kind::Uts]), |to_parent| {
+            name.set("nsconform-child")?;
+            to_parent.sync("the child's change")
+        })?;
+        child.sync("the child's change")?;
+        expect_eq(&format!("the parent's {} after the child set its own", name.label()), "nsconform-parent".to_string(), name.get()?)?;
+        child.join()
+    })?;
+    parent.join()
+}
+
+fn invisible_to_child(name: Name) -> Outcome {
+    let parent = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        name.set("nsconform-before")?;
+        let mut child = spawn(Spawn::clone(&[Kind::Uts]), |to_parent| {
+            to_parent.sync("the child's start")?;
+            to_parent.sync("the parent's change")?;
+            expect_eq(&format!("the child's {} after the parent changed its own", name.label()), "nsconform-before".to_string(), name.get()?)
+        })?;
+        child.sync("the child's start")?;
+        name.set("nsconform-after")?;
+        child.sync("the parent's change")?;
+        child.join()
+    })?;
+    parent.join()
+}
+
+fn uname_reflects_namespace() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        Name::Host.set("nsconform-uname")?;
+        Name::Domain.set("uname.nsconform.test")?;
+        let uts = nix::sys::utsname::uname().at("uname")?;
+        expect_eq("uname().nodename", "nsconform-uname", &*uts.nodename().to_string_lossy())?;
+        expect_eq("uname().domainname", "uname.nsconform.test", &*uts.domainname().to_string_lossy())
+    })?
+    .join()
+}
+
+fn set_needs_cap_in_owner() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        // Root of a new user namespace has every capability there, but the UTS namespace
+        // still belongs to the parent user namespace.
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+            let has_admin = nsconform_harness::host::has_effective_cap(nsconform_harness::host::CAP_SYS_ADMIN)
+                .map_err(|e| Stop::fail("reading CapEff", "a capability mask", e))?;
+            expect_that("CapEff in the new user namespace", has_admin, "CAP_SYS_ADMIN", "missing")?;
+            expect_errno("sethostname from a user namespace that does not own the UTS namespace", Errno::EPERM, Name::Host.try_set("nsconform-denied"))?;
+            expect_errno("setdomainname from a user namespace that does not own the UTS namespace", Errno::EPERM, Name::Domain.try_set("denied.nsconform.test"))
+        })?
+        .join()
+    })?
+    .join()
+}
+
+fn setns_back_restores_view() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        Name::Host.set("nsconform-old")?;
+        let old_inode = own_ns("uts")?;
+        let old = std::fs::File::open("/proc/self/ns/uts").at("opening /proc/self/ns/uts")?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWUTS).at("unshare(CLONE_NEWUTS)")?;
+        Name::Host.set("nsconform-new")?;
+        nix::sched::setns(old.as_fd(), CloneFlags::CLONE_NEWUTS).at("setns back to the old UTS namespace")?;
+        expect_eq("/proc/self/ns/uts after setns back", old_inode, own_ns("uts")?)?;
+        expect_eq("hostname after setns back", "nsconform-old".to_string(), Name::Host.get()?)
+    })?
+    .join()
+}
