@@ -1,1 +1,94 @@
-fn main(){}
+//! The runner end to end on fixture checks that misbehave: a hung process tree, a panic in a
+//! child, a crashed check process, a failed expectation, an unmet need and a leftover orphan.
+//! `harness = false`: the runner forks, so it must run from a single-threaded main.
+
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nsconform_harness::report::Verdict;
+use nsconform_harness::{expect_eq, runner, spawn, step, Check, Need, Outcome, Probe, Spawn};
+use std::time::{Duration, Instant};
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn fixture(id: &'static str, needs: &'static [Need], body: fn() -> Outcome) -> Check {
+    Check { id, statement: "fixture", reference: "none", needs, deadline: SHORT, body }
+}
+
+fn sleep_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+fn hangs_with_a_detached_grandchild() -> Outcome {
+    let child = spawn(Spawn::fork(), |_| {
+        let _grandchild = spawn(Spawn::fork(), |_| {
+            nix::unistd::setsid().ok();
+            step("grandchild sleeping forever");
+            sleep_forever()
+        })?;
+        sleep_forever()
+    })?;
+    child.join()
+}
+
+fn child_panics() -> Outcome {
+    spawn(Spawn::fork(), |_| panic!("boom in the child"))?.join()
+}
+
+fn check_process_aborts() -> Outcome {
+    step("about to abort");
+    std::process::abort()
+}
+
+fn expectation_fails() -> Outcome {
+    expect_eq("comparing names", "expected-name", "observed-name")
+}
+
+fn leaves_an_orphan() -> Outcome {
+    spawn(Spawn::fork(), |_| spawn(Spawn::fork(), |_| sleep_forever()).map(drop))?.join()
+}
+
+fn no_children_left() -> bool {
+    matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
+}
+
+fn verdict_of(check: &Check) -> (Verdict, Duration) {
+    let start = Instant::now();
+    let record = runner::run(check);
+    assert!(no_children_left(), "{}: processes left behind", check.id);
+    (record.verdict, start.elapsed())
+}
+
+fn main() {
+    runner::prepare();
+
+    let (verdict, took) = verdict_of(&fixture("self.hang", &[], hangs_with_a_detached_grandchild));
+    let Verdict::Fail(f) = verdict else { panic!("a hung check must fail, got {verdict:?}") };
+    assert_eq!(f.step, "grandchild sleeping forever");
+    assert_eq!(f.expected, "the check to finish within 300ms");
+    assert_eq!(f.observed, "still running at the deadline; killed its 3 processes");
+    assert!(took < SHORT + Duration::from_secs(1), "the hung check took {took:?}");
+
+    let (verdict, _) = verdict_of(&fixture("self.panic", &[], child_panics));
+    let Verdict::Fail(f) = verdict else { panic!("a panicking child must fail the check, got {verdict:?}") };
+    assert_eq!(f.step, "child");
+    assert!(f.observed.contains("boom in the child") && f.observed.contains("runner_selftest.rs"), "{f:?}");
+
+    let (verdict, _) = verdict_of(&fixture("self.abort", &[], check_process_aborts));
+    assert_eq!(
+        verdict,
+        Verdict::fail("about to abort", "the check process to report a verdict", "it died without one: killed by SIGABRT")
+    );
+
+    let (verdict, _) = verdict_of(&fixture("self.mismatch", &[], expectation_fails));
+    assert_eq!(verdict, Verdict::fail("comparing names", "\"expected-name\"", "\"observed-name\""));
+
+    const UNMET: &[Need] = &[Need::Probe(Probe { what: "fixture probe", run: || Err("never available".into()) })];
+    let (verdict, _) = verdict_of(&fixture("self.unmet", UNMET, || panic!("must not run")));
+    assert_eq!(verdict, Verdict::Skip("fixture probe: never available".into()));
+
+    let (verdict, _) = verdict_of(&fixture("self.orphan", &[], leaves_an_orphan));
+    assert_eq!(verdict, Verdict::Pass, "an orphan left behind is killed, not held against the check");
+
+    println!("runner self-test: hang, panic, abort, mismatch, unmet need and orphan all handled");
+}
