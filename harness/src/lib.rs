@@ -18,7 +18,7 @@ pub mod userns;
 
 pub use check::{expect_eq, expect_errno, expect_ne, expect_that, At, Check, Failure, Need, Outcome, Probe, Stop, DEFAULT_DEADLINE};
 pub use kind::Kind;
-pub use process::{spawn, step, Child, Parent, Spawn};
+pub use process::{spawn, step, unshare, Child, Parent, Spawn};
 
 /// The whole program for a binary of checks: parses the command line, runs, exits.
 pub fn main(checks: &[Check]) -> ! {

@@ -103,8 +103,7 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
     let parent = Parent { channel: theirs };
     let result = catch_unwind(AssertUnwindSafe(|| -> Outcome {
         if clone_flags == 0 && flags != 0 {
-            nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags))
-                .map_err(|errno| creation_error(&how.kinds, errno, "unshare"))?;
+            unshare(&how.kinds)?;
         }
         if how.map_root && how.kinds.contains(&Kind::User) {
             userns::map_root("self", uid, gid).at("mapping root in the new user namespace")?;
@@ -166,6 +165,13 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
     let configured: Vec<_> = kinds.iter().filter_map(|k| k.config_option()).map(|o| format!("{o}=y")).collect();
     let expected = if configured.is_empty() { "success".to_string() } else { format!("success ({})", configured.join(", ")) };
     Stop::fail(step, expected, errno.to_string())
+}
+
+/// unshare(2) of `kinds` by the calling process, expected to succeed: a refusal is judged by
+/// the same rules as in `spawn` (FAIL when configured, SKIP when no config can tell).
+pub fn unshare(kinds: &[Kind]) -> Outcome {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags_of(kinds)))
+        .map_err(|errno| creation_error(kinds, errno, "unshare"))
 }
 
 fn expect_new_namespace(kind: Kind, parent_inode: u64) -> Outcome {

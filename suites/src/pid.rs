@@ -8,7 +8,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Parent, Spawn, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, DEFAULT_DEADLINE};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -329,7 +329,7 @@ fn orphan_reparenting(with_subreaper: bool) -> Outcome {
 fn unshare_moves_only_children() -> Outcome {
     spawn(Spawn::fork(), |_| {
         let (pid, ns) = (getpid(), own_ns("pid")?);
-        unshare(CloneFlags::CLONE_NEWPID).at("unshare(CLONE_NEWPID)")?;
+        enter(&[Kind::Pid])?;
         expect_eq("getpid() after unshare", pid, getpid())?;
         expect_eq("/proc/self/ns/pid after unshare", ns, own_ns("pid")?)?;
         let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its pid and namespace", &(getpid().as_raw(), own_ns("pid")?)))?;
@@ -344,7 +344,7 @@ fn unshare_moves_only_children() -> Outcome {
 
 fn second_unshare_einval() -> Outcome {
     spawn(Spawn::fork(), |_| {
-        unshare(CloneFlags::CLONE_NEWPID).at("the first unshare(CLONE_NEWPID)")?;
+        enter(&[Kind::Pid])?;
         expect_errno("the second unshare(CLONE_NEWPID)", Errno::EINVAL, unshare(CloneFlags::CLONE_NEWPID))
     })?
     .join()
@@ -352,7 +352,7 @@ fn second_unshare_einval() -> Outcome {
 
 fn thread_after_unshare_einval() -> Outcome {
     spawn(Spawn::fork(), |_| {
-        unshare(CloneFlags::CLONE_NEWPID).at("unshare(CLONE_NEWPID)")?;
+        enter(&[Kind::Pid])?;
         let created = std::thread::Builder::new().spawn(|| ()).map(drop);
         let errno = created.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
         expect_errno("pthread_create after unshare(CLONE_NEWPID)", Errno::EINVAL, errno)
@@ -367,7 +367,8 @@ fn descend(level: usize) -> Outcome {
         expect_eq("NSpid entries at the deepest level", MAX_LEVEL + 1, nspid("self")?.len())?;
         return expect_errno(&format!("unshare(CLONE_NEWPID) at level {MAX_LEVEL}"), Errno::ENOSPC, unshare(CloneFlags::CLONE_NEWPID));
     }
-    unshare(CloneFlags::CLONE_NEWPID).at(&format!("unshare(CLONE_NEWPID) at level {level}, creating level {}", level + 1))?;
+    nsconform_harness::step(&format!("creating PID namespace level {}", level + 1));
+    enter(&[Kind::Pid]).map_err(|stop| stop.within(&format!("level {level}")))?;
     spawn(Spawn::fork(), move |_| descend(level + 1))?.join()
 }
 
@@ -379,7 +380,7 @@ fn max_pid_namespaces_enospc() -> Outcome {
     spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
         // This user namespace's own limit table: the host's value is untouched.
         write_sysctl("/proc/sys/user/max_pid_namespaces", "1").at("lowering max_pid_namespaces to 1 in the child user namespace")?;
-        unshare(CloneFlags::CLONE_NEWPID).at("the first unshare(CLONE_NEWPID) under the limit")?;
+        enter(&[Kind::Pid])?;
         spawn(Spawn::fork(), |_| {
             expect_errno("a second PID namespace over max_pid_namespaces=1", Errno::ENOSPC, unshare(CloneFlags::CLONE_NEWPID))
         })?

@@ -189,7 +189,7 @@ fn setns_back_restores_view() -> Outcome {
         Name::Host.set("nsconform-old")?;
         let old_inode = own_ns("uts")?;
         let old = std::fs::File::open("/proc/self/ns/uts").at("opening /proc/self/ns/uts")?;
-        nix::sched::unshare(CloneFlags::CLONE_NEWUTS).at("unshare(CLONE_NEWUTS)")?;
+        nsconform_harness::unshare(&[Kind::Uts])?;
         Name::Host.set("nsconform-new")?;
         nix::sched::setns(old.as_fd(), CloneFlags::CLONE_NEWUTS).at("setns back to the old UTS namespace")?;
         expect_eq("/proc/self/ns/uts after setns back", old_inode, own_ns("uts")?)?;
