@@ -21,6 +21,8 @@ the observed value) or SKIP (with the reason).
   --list                 print the catalogue (id, behaviour, reference, needs) and exit
   --report FORMAT=FILE   also write a report: FORMAT is ktap, junit or json; FILE '-' is stdout
                          (repeatable; the variable NSCONFORM_REPORT=FORMAT=FILE,... does the same)
+  --stream FILE          also write each result as a JSON line to FILE as soon as it is known
+                         (the VM runner's guest uses it)
   -q, --quiet            print only failures and the summary
   -h, --help             print this help
 
@@ -45,6 +47,7 @@ pub struct Options {
     pub quiet: bool,
     pub help: bool,
     pub reports: Vec<(Format, String)>,
+    pub stream: Option<String>,
 }
 
 impl Options {
@@ -58,6 +61,7 @@ impl Options {
                 "--skip" => o.skip.push(value("--skip")?),
                 "--list" => o.list = true,
                 "--report" => o.reports.push(parse_report(&value("--report")?)?),
+                "--stream" => o.stream = Some(value("--stream")?),
                 "-q" | "--quiet" => o.quiet = true,
                 "-h" | "--help" => o.help = true,
                 "--ignored" => o.only_ignored = true,
@@ -118,6 +122,14 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
         print_catalogue(&selected, options.terse);
         return 0;
     }
+    let mut stream = match options.stream.as_deref().map(|f| std::fs::OpenOptions::new().append(true).create(true).open(f)) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => {
+            eprintln!("nsconform: cannot open the stream {}: {e}", options.stream.as_deref().unwrap_or(""));
+            return 2;
+        }
+    };
     crate::runner::prepare();
     let start = Instant::now();
     let mut records: Vec<Record> = Vec::with_capacity(selected.len());
@@ -126,6 +138,11 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
         let record = crate::runner::run(check);
         if !options.quiet || matches!(record.verdict, Verdict::Fail(_)) {
             let _ = writeln!(stdout.lock(), "{}", terminal::line(&record));
+        }
+        if let Some(stream) = stream.as_mut() {
+            let mut line = crate::report::json::record_value(&record);
+            line["event"] = "check".into();
+            let _ = writeln!(stream, "{line}");
         }
         records.push(record);
     }

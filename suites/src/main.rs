@@ -1,4 +1,5 @@
-//! `nsconform`: runs the conformance suites against the running kernel.
+//! `nsconform`: runs the conformance suites against the running kernel, or inside a VM
+//! booting a chosen kernel. Started as PID 1 (the VM's initramfs /init), it is the guest.
 
 const USAGE: &str = "\
 usage: nsconform <command> [OPTIONS]
@@ -6,13 +7,18 @@ usage: nsconform <command> [OPTIONS]
 commands:
   run [OPTIONS] [FILTER...]   run the checks against the running kernel (see `nsconform run --help`)
   list [FILTER...]            print the catalogue: id, behaviour, reference and needs of each check
+  vm [OPTIONS] [FILTER...]    boot a kernel in QEMU and run the checks inside (see `nsconform vm --help`)
   help                        print this help
 
-Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage.";
+Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage
+(`nsconform vm --help` lists the VM runner's further statuses).";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let checks = nsconform_suites::all();
+    if nsconform_vm::guest::is_guest() {
+        nsconform_vm::guest::init(&checks);
+    }
     let status = match args.first().map(String::as_str) {
         Some("run") => nsconform_harness::cli::main(&args[1..], &checks),
         Some("list") => {
@@ -20,6 +26,7 @@ fn main() {
             rest.extend_from_slice(&args[1..]);
             nsconform_harness::cli::main(&rest, &checks)
         }
+        Some("vm") => nsconform_vm::main(&args[1..], &checks),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             0

@@ -1,34 +1,54 @@
 //! The machine-readable report: the kernel, the counts and one object per check.
 
-use super::{Run, Verdict};
+use super::{Record, Run, Verdict};
+use crate::check::Failure;
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// One check's result as a JSON object (also the line format of `--stream`).
+pub fn record_value(r: &Record) -> Value {
+    let mut obj = json!({
+        "id": r.id,
+        "verdict": r.verdict.word().to_lowercase(),
+        "duration_ms": r.duration.as_secs_f64() * 1000.0,
+        "kinds": r.kinds,
+        "statement": r.statement,
+        "reference": r.reference,
+    });
+    match &r.verdict {
+        Verdict::Pass => {}
+        Verdict::Skip(reason) => obj["reason"] = json!(reason),
+        Verdict::Fail(f) => {
+            obj["step"] = json!(f.step);
+            obj["expected"] = json!(f.expected);
+            obj["observed"] = json!(f.observed);
+        }
+    }
+    obj
+}
+
+/// The inverse of `record_value`; `None` for an object that is not a record.
+pub fn record_from_value(v: &Value) -> Option<Record> {
+    let text = |key: &str| v[key].as_str().map(String::from);
+    let verdict = match v["verdict"].as_str()? {
+        "pass" => Verdict::Pass,
+        "skip" => Verdict::Skip(text("reason")?),
+        "fail" => Verdict::Fail(Failure { step: text("step")?, expected: text("expected")?, observed: text("observed")? }),
+        _ => return None,
+    };
+    Some(Record {
+        id: text("id")?,
+        statement: text("statement")?,
+        reference: text("reference")?,
+        kinds: serde_json::from_value(v["kinds"].clone()).ok()?,
+        verdict,
+        duration: Duration::from_secs_f64(v["duration_ms"].as_f64()? / 1000.0),
+    })
+}
 
 pub fn render(run: &Run) -> String {
     let c = run.counts();
-    let checks: Vec<Value> = run
-        .records
-        .iter()
-        .map(|r| {
-            let mut obj = json!({
-                "id": r.id,
-                "verdict": r.verdict.word().to_lowercase(),
-                "duration_ms": r.duration.as_secs_f64() * 1000.0,
-                "kinds": r.kinds,
-                "statement": r.statement,
-                "reference": r.reference,
-            });
-            match &r.verdict {
-                Verdict::Pass => {}
-                Verdict::Skip(reason) => obj["reason"] = json!(reason),
-                Verdict::Fail(f) => {
-                    obj["step"] = json!(f.step);
-                    obj["expected"] = json!(f.expected);
-                    obj["observed"] = json!(f.observed);
-                }
-            }
-            obj
-        })
-        .collect();
+    let checks: Vec<Value> = run.records.iter().map(record_value).collect();
     let doc = json!({
         "kernel": run.kernel,
         "duration_ms": run.duration.as_secs_f64() * 1000.0,
@@ -43,6 +63,14 @@ pub fn render(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use crate::report::fixtures;
+
+    #[test]
+    fn records_round_trip() {
+        for record in fixtures::run().records {
+            let back = super::record_from_value(&super::record_value(&record)).unwrap();
+            assert_eq!((back.id, back.verdict, back.kinds), (record.id, record.verdict, record.kinds));
+        }
+    }
 
     #[test]
     fn carries_every_field_of_every_verdict() {

@@ -1,0 +1,94 @@
+//! The guest side: the same `nsconform` binary is the initramfs's /init. As PID 1 it mounts
+//! the kernel filesystems, loads the packed modules, runs the checks with their results
+//! streamed to the second serial port, and reboots (QEMU runs with -no-reboot, so it exits).
+
+use nix::mount::{mount, MsFlags};
+use nsconform_harness::Check;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+
+/// Where the host's initramfs puts things.
+pub const RESULTS_TTY: &str = "/dev/ttyS1";
+pub const ARGS_FILE: &str = "/nsconform/args";
+pub const CONFIG_FILE: &str = "/nsconform/config";
+pub const MODULES_DIR: &str = "/nsconform/modules";
+pub const MODULE_ORDER: &str = "/nsconform/modules/order";
+
+/// This process is a guest's init.
+pub fn is_guest() -> bool {
+    std::process::id() == 1
+}
+
+pub fn init(checks: &[Check]) -> ! {
+    mount_kernel_filesystems();
+    let mut results = std::fs::OpenOptions::new().write(true).open(RESULTS_TTY).ok();
+    let mut emit = |event: serde_json::Value| {
+        if let Some(tty) = results.as_mut() {
+            let _ = writeln!(tty, "{event}");
+        }
+    };
+    let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    emit(serde_json::json!({"event": "started", "kernel": release}));
+    for (name, error) in load_modules() {
+        emit(serde_json::json!({"event": "module", "name": name, "error": error}));
+    }
+    if std::path::Path::new(CONFIG_FILE).exists() {
+        std::env::set_var(nsconform_harness::kconfig::OVERRIDE_VAR, CONFIG_FILE);
+    }
+    let mut args = vec!["--stream".to_string(), RESULTS_TTY.to_string()];
+    args.extend(std::fs::read_to_string(ARGS_FILE).unwrap_or_default().lines().filter(|l| !l.is_empty()).map(String::from));
+    let status = nsconform_harness::cli::main(&args, checks);
+    emit(serde_json::json!({"event": "finished", "status": status}));
+    drain(results.as_ref());
+    let _ = std::io::stdout().flush();
+    drain(Some(&std::io::stdout()));
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+    std::process::exit(status)
+}
+
+/// Waits until a serial port has sent everything written to it: reboot would cut it off.
+fn drain(tty: Option<&impl AsRawFd>) {
+    if let Some(tty) = tty {
+        // SAFETY: tcdrain on an fd we own.
+        unsafe { libc::tcdrain(tty.as_raw_fd()) };
+    }
+}
+
+fn mount_kernel_filesystems() {
+    let mounts: [(&str, &str, &str); 6] = [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+        ("tmpfs", "/tmp", "tmpfs"),
+        ("tmpfs", "/run", "tmpfs"),
+        ("cgroup2", "/sys/fs/cgroup", "cgroup2"),
+    ];
+    for (source, target, fstype) in mounts {
+        let _ = std::fs::create_dir_all(target);
+        if let Err(e) = mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>) {
+            println!("nsconform-guest: mounting {fstype} on {target}: {e}");
+        }
+    }
+}
+
+/// Loads the packed modules in order; returns the ones that failed, with the reason.
+fn load_modules() -> Vec<(String, String)> {
+    let order = std::fs::read_to_string(MODULE_ORDER).unwrap_or_default();
+    let mut failed = Vec::new();
+    for name in order.lines().filter(|l| !l.is_empty()) {
+        let path = format!("{MODULES_DIR}/{name}.ko");
+        let result = std::fs::File::open(&path).map_err(|e| e.to_string()).and_then(|file| {
+            // SAFETY: finit_module(2) with a valid fd and an empty parameter string.
+            let ret = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), 0) };
+            match nix::errno::Errno::result(ret) {
+                Ok(_) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        if let Err(error) = result {
+            failed.push((name.to_string(), error));
+        }
+    }
+    failed
+}

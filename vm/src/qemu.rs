@@ -1,0 +1,131 @@
+//! The QEMU command line, and the probe that decides whether KVM can be trusted.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+pub struct Machine {
+    pub accel: Accel,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    /// Extra kernel command-line arguments.
+    pub append: String,
+}
+
+impl Machine {
+    /// ttyS0 carries the kernel console, ttyS1 the results. `panic=-1` with `-no-reboot`
+    /// makes a panic end QEMU at once; the guest ends a run with reboot(2) for the same reason
+    /// (a kernel without ACPI never powers off). The NIC is a virtio-net device on a hub port
+    /// with no other member: a real (non-virtual) device with no connectivity.
+    pub fn command(&self, image: &Path, initrd: &Path, console: &Path, results: &Path) -> Command {
+        let mut cmd = Command::new(QEMU);
+        cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+            .args(["-accel", self.accel.name()])
+            .args(["-m", &self.memory_mb.to_string(), "-smp", &self.cpus.to_string()])
+            .arg("-kernel")
+            .arg(image)
+            .arg("-initrd")
+            .arg(initrd)
+            .arg("-append")
+            .arg(format!("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init {}", self.append).trim_end())
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .arg("-serial")
+            .arg(format!("file:{}", results.display()))
+            .args(["-netdev", "hubport,id=n0,hubid=0", "-device", "virtio-net-pci,netdev=n0"]);
+        if self.accel == Accel::Tcg {
+            cmd.args(["-cpu", "max"]);
+        }
+        cmd
+    }
+}
+
+/// KVM is used only if this kernel actually starts under it: /dev/kvm existing is not enough
+/// (on some hosts a KVM guest stalls silently in the boot stub, after "Probing EDD"). The
+/// probe boots the kernel without an initramfs and waits up to 3 s for start_kernel()'s
+/// "Linux version" banner. The answer is remembered per host boot (boot_id) in `cache`.
+pub fn kvm_works(image: &Path, work: &Path, cache: &Path) -> bool {
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let remembered = cache.join(format!("kvm-probe-{}", boot_id.trim()));
+    if let Ok(answer) = std::fs::read_to_string(&remembered) {
+        return answer.trim() == "works";
+    }
+    let serial = work.join("kvm-probe.log");
+    let _ = std::fs::remove_file(&serial);
+    let child = Command::new(QEMU)
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-accel", "kvm", "-m", "256"])
+        .arg("-kernel")
+        .arg(image)
+        .args(["-append", "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/nonexistent"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let started = |_: ()| std::fs::read_to_string(&serial).is_ok_and(|log| log.contains("Linux version"));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut works = false;
+    while Instant::now() < deadline && !works {
+        works = started(());
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            works = started(());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::write(&remembered, if works { "works" } else { "stalls" });
+    works
+}
+
+/// Whether QEMU is installed; the error names the exact way to install it.
+pub fn check_installed() -> Result<String, String> {
+    match Command::new(QEMU).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string()),
+        _ => Err(format!(
+            "{QEMU} not found: install qemu-system-x86 (on Debian 12 from bookworm-backports, to match its \
+             qemu-utils: ci/install-qemu.sh does it)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composes_console_results_nic_and_accel() {
+        let m = Machine { accel: Accel::Tcg, memory_mb: 512, cpus: 2, append: "quiet".into() };
+        let cmd = m.command(Path::new("/k"), Path::new("/i"), Path::new("/c.log"), Path::new("/r.log"));
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-accel tcg"), "{joined}");
+        assert!(joined.contains("-serial file:/c.log -serial file:/r.log"), "{joined}");
+        assert!(joined.contains("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet"), "{joined}");
+        assert!(joined.contains("-no-reboot"), "{joined}");
+        assert!(joined.contains("virtio-net-pci"), "{joined}");
+    }
+
+}
