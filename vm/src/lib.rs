@@ -154,12 +154,13 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
         return Ok(Exit::Passed);
     }
     let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragment.clone())?;
-    let qemu_version = qemu::check_installed().map_err(Failure::tooling)?;
+    let qemu_version = qemu::ensure_installed(progress).map_err(Failure::tooling)?;
     let cache = cache_dir()?;
     let kernel = spec.resolve(&cache, options.refresh)?;
     progress(&format!("kernel {} ({}), config {}", kernel.label, kernel.release, shown(&kernel.config)));
     let out = options.out.clone().unwrap_or_else(|| cache.join("runs").join(sanitize(&kernel.label)));
     std::fs::create_dir_all(&out).map_err(|e| Failure::tooling(format!("creating {}: {e}", out.display())))?;
+    let _lock = lock(&out)?;
 
     let initrd = out.join("initramfs.cpio");
     write_initramfs(&kernel, checks, &options.filters, &initrd)?;
@@ -176,6 +177,17 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     let guest = boot(&machine, &kernel, &initrd, &out, deadline)?;
     progress(&format!("console log: {}", out.join("console.log").display()));
     conclude(guest, &kernel, &options.reports)
+}
+
+/// Holds the output directory for this run: two runs writing the same logs would mix them.
+fn lock(out: &Path) -> Result<std::fs::File, Failure> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::create(out.join("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", out.display())))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Failure::bad_input(format!("another run is using {}; give this one its own --out DIR", out.display())));
+    }
+    Ok(file)
 }
 
 fn shown(path: &Option<PathBuf>) -> String {

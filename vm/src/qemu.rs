@@ -100,14 +100,32 @@ pub fn kvm_works(image: &Path, work: &Path, cache: &Path) -> bool {
     works
 }
 
-/// Whether QEMU is installed; the error names the exact way to install it.
-pub fn check_installed() -> Result<String, String> {
-    match Command::new(QEMU).arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string()),
-        _ => Err(format!(
-            "{QEMU} not found: install qemu-system-x86 (on Debian 12 from bookworm-backports, to match its \
-             qemu-utils: ci/install-qemu.sh does it)"
-        )),
+/// The installer (also run by CI): Debian 12 takes qemu-system-x86 from bookworm-backports,
+/// to match its preinstalled qemu-utils.
+const INSTALLER: &str = include_str!("../../ci/install-qemu.sh");
+
+fn version() -> Option<String> {
+    let out = Command::new(QEMU).arg("--version").output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string())
+}
+
+/// QEMU's version, installing it first when it is missing and we are root on a Debian
+/// system; otherwise the error names exactly what to install.
+pub fn ensure_installed(progress: impl Fn(&str)) -> Result<String, String> {
+    if let Some(v) = version() {
+        return Ok(v);
+    }
+    let how = "install qemu-system-x86 (on Debian 12 from bookworm-backports, to match its qemu-utils): \
+               ci/install-qemu.sh does it";
+    let can_install = nix::unistd::geteuid().is_root() && Path::new("/usr/bin/apt-get").exists();
+    if !can_install {
+        return Err(format!("{QEMU} not found: {how}"));
+    }
+    progress("installing qemu-system-x86 with apt-get (about 10 s)");
+    let status = Command::new("bash").arg("-c").arg(INSTALLER).stdout(Stdio::null()).status();
+    match (status, version()) {
+        (Ok(s), Some(v)) if s.success() => Ok(v),
+        _ => Err(format!("{QEMU} not found and installing it failed: {how}")),
     }
 }
 

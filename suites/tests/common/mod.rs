@@ -37,6 +37,19 @@ impl Sandbox {
     }
 }
 
+/// Runs `command`, retrying while its binary is busy: a freshly copied binary stays
+/// ETXTBSY while a process that another test thread forks still holds the copy's write fd
+/// (until its exec closes it).
+pub fn output_of(command: &mut Command) -> Output {
+    for _ in 0..50 {
+        match command.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            other => return other.expect("running nsconform"),
+        }
+    }
+    panic!("the binary stayed busy (ETXTBSY) for a second")
+}
+
 /// The outcome of a run: its exit status, output and parsed JSON report.
 pub struct RunResult {
     pub output: Output,
@@ -59,13 +72,8 @@ impl RunResult {
 
 /// Runs `nsconform run ARGS --report json=REPORT` as prepared by `command`.
 pub fn run(mut command: Command, report: &Path, args: &[&str]) -> RunResult {
-    let output = command
-        .arg("run")
-        .args(args)
-        .arg("--report")
-        .arg(format!("json={}", report.display()))
-        .output()
-        .expect("running nsconform");
+    command.arg("run").args(args).arg("--report").arg(format!("json={}", report.display()));
+    let output = output_of(&mut command);
     let text = std::fs::read_to_string(report)
         .unwrap_or_else(|e| panic!("no JSON report ({e}); output:\n{}", String::from_utf8_lossy(&output.stdout)));
     RunResult { output, report: serde_json::from_str(&text).expect("a JSON report") }
