@@ -1,0 +1,2 @@
+use nsconform_harness::Check;
+pub const CHECKS: &[Check] = &[];
