@@ -1,0 +1,536 @@
+//! Mount namespaces: the copied mount table, isolation of later changes, propagation types
+//! and their /proc/PID/mountinfo tags, locked mounts in less privileged copies, and mount
+//! namespaces kept alive by a bind mount of their nsfs file (mount_namespaces(7)).
+//!
+//! Every check first mounts a tmpfs on /tmp inside a private mount namespace of its own (the
+//! scratch namespace) and builds its trees there, so no mount can reach the host. Mount
+//! namespaces cannot be configured out, so this kind has no `flag-refused-when-configured-out`
+//! check: it could only ever skip.
+
+use crate::sys::own_ns;
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use std::os::fd::AsFd;
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "mnt.new-namespace-copies-mount-table",
+        statement: "A new mount namespace starts with a copy of its creator's mount table",
+        reference: "mount_namespaces(7); copy_mnt_ns() and copy_tree() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: new_namespace_copies_mount_table,
+    },
+    Check {
+        id: "mnt.mount-invisible-to-parent",
+        statement: "A mount made in a child mount namespace (private propagation) is not seen by its parent",
+        reference: "mount_namespaces(7); do_new_mount() attaches to current->nsproxy->mnt_ns only, fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || change_invisible_to_parent(Change::Mount),
+    },
+    Check {
+        id: "mnt.mount-invisible-to-child",
+        statement: "A mount made after a child mount namespace was created (private propagation) is not seen in the child",
+        reference: "mount_namespaces(7); do_new_mount() attaches to current->nsproxy->mnt_ns only, fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || change_invisible_to_child(Change::Mount),
+    },
+    Check {
+        id: "mnt.umount-invisible-to-parent",
+        statement: "An unmount in a child mount namespace (private propagation) leaves the parent's copy mounted",
+        reference: "mount_namespaces(7); umount(2); do_umount() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || change_invisible_to_parent(Change::Umount),
+    },
+    Check {
+        id: "mnt.umount-invisible-to-child",
+        statement: "An unmount after a child mount namespace was created (private propagation) leaves the child's copy mounted",
+        reference: "mount_namespaces(7); umount(2); do_umount() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || change_invisible_to_child(Change::Umount),
+    },
+    Check {
+        id: "mnt.shared-propagates-both-ways",
+        statement: "A shared mount copied into a new namespace of the same user namespace stays in its peer group (shared:N on both sides) and mounts propagate both ways",
+        reference: "mount_namespaces(7) SHARED SUBTREES, /proc/PID/mountinfo optional fields; clone_mnt() and propagate_mnt() in fs/namespace.c, fs/pnode.c; show_mountinfo() in fs/proc_namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || exchange(Spawn::clone(&[Kind::Mnt]).keep_propagation(), None, shared_both_ways),
+    },
+    Check {
+        id: "mnt.slave-receives-but-does-not-send",
+        statement: "A mount made a slave (master:N) receives mounts from its former peer group and sends none back",
+        reference: "mount_namespaces(7) MS_SLAVE; change_mnt_propagation() and propagate_mnt() in fs/pnode.c; show_mountinfo() in fs/proc_namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || exchange(Spawn::clone(&[Kind::Mnt]).keep_propagation(), Some(MsFlags::MS_SLAVE), slave_one_way),
+    },
+    Check {
+        id: "mnt.private-neither-sends-nor-receives",
+        statement: "A mount made private has no propagation tag and neither sends nor receives mounts",
+        reference: "mount_namespaces(7) MS_PRIVATE; change_mnt_propagation() in fs/pnode.c; show_mountinfo() in fs/proc_namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || exchange(Spawn::clone(&[Kind::Mnt]).keep_propagation(), Some(MsFlags::MS_PRIVATE), |seen| isolated(seen, &[])),
+    },
+    Check {
+        id: "mnt.unbindable-neither-sends-nor-receives",
+        statement: "A mount made unbindable is tagged `unbindable` and neither sends nor receives mounts",
+        reference: "mount_namespaces(7) MS_UNBINDABLE; change_mnt_propagation() in fs/pnode.c; show_mountinfo() in fs/proc_namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: || exchange(Spawn::clone(&[Kind::Mnt]).keep_propagation(), Some(MsFlags::MS_UNBINDABLE), |seen| isolated(seen, &["unbindable"])),
+    },
+    Check {
+        id: "mnt.bind-of-unbindable-einval",
+        statement: "Bind-mounting an unbindable mount, recursively or not, gives EINVAL",
+        reference: "mount(2) ERRORS; mount_namespaces(7); __do_loopback() returns -EINVAL for IS_MNT_UNBINDABLE(old), fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: bind_of_unbindable_einval,
+    },
+    Check {
+        id: "mnt.rbind-skips-unbindable-submounts",
+        statement: "A recursive bind copies a tree's submounts except the unbindable ones",
+        reference: "mount_namespaces(7) MS_UNBINDABLE; copy_tree() skips IS_MNT_UNBINDABLE children without CL_COPY_UNBINDABLE, fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: rbind_skips_unbindable_submounts,
+    },
+    Check {
+        id: "mnt.less-privileged-copy-turns-shared-into-slave",
+        statement: "A copy owned by a new user namespace turns a shared mount into a slave of its peer group (master:N): it receives mounts and sends none",
+        reference: "mount_namespaces(7) restrictions; copy_mnt_ns() passes CL_SHARED_TO_SLAVE when the user namespace differs, clone_mnt() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: || exchange(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root().keep_propagation(), None, slave_one_way),
+    },
+    Check {
+        id: "mnt.locked-mount-umount-einval",
+        statement: "In a copy owned by a less privileged user namespace the copied mounts are locked: umount gives EINVAL (MNT_DETACH too)",
+        reference: "mount_namespaces(7) restrictions; lock_mnt_tree() in fs/namespace.c sets MNT_LOCKED; can_umount() returns -EINVAL",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_less_privileged_copy(prepare_locked_umount, locked_mount_umount_einval),
+    },
+    Check {
+        id: "mnt.locked-flags-remount-eperm",
+        statement: "In a less privileged copy, a remount that clears a locked RDONLY, NOSUID, NODEV or NOEXEC flag or changes the atime mode gives EPERM",
+        reference: "mount_namespaces(7) restrictions; lock_mnt_tree() sets MNT_LOCK_*; can_change_locked_flags() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_less_privileged_copy(prepare_locked_flags, locked_flags_remount_eperm),
+    },
+    Check {
+        id: "mnt.bind-with-locked-children-einval",
+        statement: "In a less privileged copy, a non-recursive bind of a mount with locked children gives EINVAL (a recursive one works)",
+        reference: "mount_namespaces(7) restrictions; __do_loopback() returns -EINVAL when __has_locked_children(), fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_less_privileged_copy(prepare_locked_children, bind_with_locked_children_einval),
+    },
+    Check {
+        id: "mnt.ns-file-bind-keeps-namespace-alive",
+        statement: "A bind mount of a newer namespace's /proc/PID/ns/mnt keeps it alive after its processes exit, and setns through it joins it",
+        reference: "namespaces(7) /proc/[pid]/ns; setns(2); do_loopback() with mnt_ns_loop() (ids per CPU since 6.18: the check stays on one CPU), mntns_install() in fs/namespace.c",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: ns_file_bind_keeps_namespace_alive,
+    },
+    Check {
+        id: "mnt.ns-file-bind-of-older-namespace-einval",
+        statement: "Bind-mounting /proc/PID/ns/mnt of the caller's own or an older mount namespace gives EINVAL",
+        reference: "mount(2); mnt_ns_loop() in fs/namespace.c refuses a namespace whose sequence number (ns_id since 6.18, allocated in per-CPU batches: the check stays on one CPU) is not greater than the caller's",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: ns_file_bind_of_older_namespace_einval,
+    },
+];
+
+/// The source name of every tmpfs the checks mount, to tell them from the host's mounts.
+const SOURCE: &str = "nsconform";
+
+/// One line of /proc/self/mountinfo (proc(5)).
+#[derive(Debug)]
+struct Mount {
+    point: String,
+    options: String,
+    /// The optional fields: shared:N, master:N, propagate_from:N, unbindable.
+    tags: Vec<String>,
+    fstype: String,
+    source: String,
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<Mount> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let mut rest = right.split(' ');
+    Some(Mount {
+        point: fields.get(4)?.replace("\\040", " "),
+        options: fields.get(5)?.to_string(),
+        tags: fields.get(6..)?.iter().map(|s| s.to_string()).collect(),
+        fstype: rest.next()?.to_string(),
+        source: rest.next()?.to_string(),
+    })
+}
+
+fn mountinfo_of(pid: &str) -> Result<Vec<Mount>, Stop> {
+    let path = format!("/proc/{pid}/mountinfo");
+    let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    Ok(text.lines().filter_map(parse_mountinfo_line).collect())
+}
+
+/// The topmost tmpfs of this suite mounted on `point` in the caller's namespace.
+fn ours_at(point: &str) -> Result<Option<Mount>, Stop> {
+    Ok(mountinfo_of("self")?.into_iter().filter(|m| m.point == point && m.source == SOURCE).last())
+}
+
+fn is_mounted(point: &str) -> Result<bool, Stop> {
+    Ok(ours_at(point)?.is_some())
+}
+
+/// The propagation tags of the suite's mount on `point`.
+fn tags(point: &str) -> Result<Vec<String>, Stop> {
+    let mount = ours_at(point)?;
+    mount.map(|m| m.tags).ok_or_else(|| Stop::fail(format!("finding {point} in /proc/self/mountinfo"), "a mount", "none"))
+}
+
+/// The peer group N of a `shared:N` or `master:N` tag.
+fn group(tags: &[String], prefix: &str) -> Option<u32> {
+    tags.iter().find_map(|t| t.strip_prefix(prefix)?.parse().ok())
+}
+
+pub(crate) fn tmpfs(point: &str) -> Outcome {
+    tmpfs_with(point, MsFlags::empty())
+}
+
+fn tmpfs_with(point: &str, flags: MsFlags) -> Outcome {
+    mount(Some(SOURCE), point, Some("tmpfs"), flags, Some("size=64k")).at(&format!("mounting a tmpfs on {point}"))
+}
+
+pub(crate) fn dirs(paths: &[&str]) -> Outcome {
+    paths.iter().try_for_each(|p| std::fs::create_dir(p).at(&format!("creating the directory {p}")))
+}
+
+pub(crate) fn touch(path: &str) -> Outcome {
+    std::fs::File::create(path).map(drop).at(&format!("creating the file {path}"))
+}
+
+pub(crate) fn bind(source: &str, target: &str, flags: MsFlags) -> Result<(), Errno> {
+    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | flags, None::<&str>)
+}
+
+fn set_propagation(point: &str, flags: MsFlags) -> Outcome {
+    mount(None::<&str>, point, None::<&str>, flags, None::<&str>).at(&format!("setting the propagation of {point} to {flags:?}"))
+}
+
+/// Runs `body` in a new, private mount namespace with a tmpfs on /tmp: the scratch space every
+/// check builds its mounts in.
+pub(crate) fn in_scratch(body: impl FnOnce() -> Outcome) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Mnt]), |_| {
+        tmpfs("/tmp")?;
+        body()
+    })?
+    .join()
+}
+
+fn new_namespace_copies_mount_table() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/a", "/tmp/b"])?;
+        tmpfs("/tmp/a")?;
+        tmpfs_with("/tmp/b", MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)?;
+        spawn(Spawn::clone(&[Kind::Mnt]), |_| {
+            // Both tables read here at once: the parent's through /proc/PPID (its view).
+            let summary = |mounts: Vec<Mount>| -> Vec<String> {
+                mounts.into_iter().map(|m| format!("{} {} {} {}", m.point, m.options, m.fstype, m.source)).collect()
+            };
+            let parent = summary(mountinfo_of(&nix::unistd::getppid().to_string())?);
+            let own = summary(mountinfo_of("self")?);
+            expect_that("the parent's table includes the scratch mounts", parent.iter().any(|m| m.starts_with("/tmp/b ro,")), "/tmp/b read-only", parent.join("; "))?;
+            expect_eq("mount points, options, types and sources of the new namespace vs its creator's", parent, own)
+        })?
+        .join()
+    })
+}
+
+/// A change to the mount table of the scratch namespace: mounting a tmpfs on /tmp/later,
+/// or unmounting the one on /tmp/before.
+#[derive(Clone, Copy)]
+enum Change {
+    Mount,
+    Umount,
+}
+
+impl Change {
+    fn prepare(self) -> Outcome {
+        dirs(&["/tmp/before", "/tmp/later"])?;
+        tmpfs("/tmp/before")
+    }
+
+    fn point(self) -> &'static str {
+        match self {
+            Change::Mount => "/tmp/later",
+            Change::Umount => "/tmp/before",
+        }
+    }
+
+    /// Makes the change and confirms it took effect where it was made.
+    fn make(self) -> Outcome {
+        match self {
+            Change::Mount => tmpfs("/tmp/later")?,
+            Change::Umount => umount2("/tmp/before", MntFlags::empty()).at("unmounting /tmp/before")?,
+        }
+        let mounted = matches!(self, Change::Mount);
+        expect_eq(&format!("{} mounted where the change was made", self.point()), mounted, is_mounted(self.point())?)
+    }
+
+    /// Fails unless the other namespace still has the table from before the change.
+    fn expect_unmade(self, whose: &str) -> Outcome {
+        let mounted = matches!(self, Change::Umount);
+        expect_eq(&format!("{} mounted in {whose} after the other namespace's change", self.point()), mounted, is_mounted(self.point())?)
+    }
+}
+
+fn change_invisible_to_parent(change: Change) -> Outcome {
+    in_scratch(|| {
+        change.prepare()?;
+        let mut child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+            change.make()?;
+            to_parent.sync("the child's change")
+        })?;
+        child.sync("the child's change")?;
+        change.expect_unmade("the parent")?;
+        child.join()
+    })
+}
+
+fn change_invisible_to_child(change: Change) -> Outcome {
+    in_scratch(|| {
+        change.prepare()?;
+        let mut child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+            to_parent.sync("the child's start")?;
+            to_parent.sync("the parent's change")?;
+            change.expect_unmade("the child")
+        })?;
+        child.sync("the child's start")?;
+        change.make()?;
+        child.sync("the parent's change")?;
+        child.join()
+    })
+}
+
+/// What each side of a propagation exchange saw.
+struct Seen {
+    creator_tags: Vec<String>,
+    copy_tags: Vec<String>,
+    /// The copy sees the tmpfs the creator mounted under /tmp/p afterwards.
+    to_copy: bool,
+    /// The creator sees the tmpfs the copy mounted under /tmp/p afterwards.
+    to_creator: bool,
+}
+
+/// In the scratch namespace (the creator) /tmp/p is a shared tmpfs. A copy of the namespace
+/// made as `copy` says gives its /tmp/p the propagation `retype` (None: keeps what it got);
+/// then each side mounts a tmpfs under /tmp/p and the other tells whether it sees it.
+fn exchange(copy: Spawn, retype: Option<MsFlags>, judge: fn(&Seen) -> Outcome) -> Outcome {
+    in_scratch(move || {
+        dirs(&["/tmp/p"])?;
+        tmpfs("/tmp/p")?;
+        dirs(&["/tmp/p/from-creator", "/tmp/p/from-copy"])?;
+        set_propagation("/tmp/p", MsFlags::MS_SHARED)?;
+        let mut other = spawn(copy, move |to_creator| {
+            if let Some(flags) = retype {
+                set_propagation("/tmp/p", flags)?;
+            }
+            to_creator.send("the copy's tags", &tags("/tmp/p")?)?;
+            to_creator.sync("the creator's mount")?;
+            to_creator.send("whether the copy sees it", &is_mounted("/tmp/p/from-creator")?)?;
+            tmpfs("/tmp/p/from-copy")?;
+            to_creator.sync("the copy's mount")
+        })?;
+        let copy_tags = other.recv::<Vec<String>>("the copy's tags")?;
+        tmpfs("/tmp/p/from-creator")?;
+        other.sync("the creator's mount")?;
+        let to_copy = other.recv::<bool>("whether the copy sees it")?;
+        other.sync("the copy's mount")?;
+        let seen = Seen { creator_tags: tags("/tmp/p")?, copy_tags, to_copy, to_creator: is_mounted("/tmp/p/from-copy")? };
+        other.join()?;
+        judge(&seen)
+    })
+}
+
+fn creator_group(seen: &Seen) -> Result<u32, Stop> {
+    group(&seen.creator_tags, "shared:")
+        .ok_or_else(|| Stop::fail("the creator's tags for /tmp/p after MS_SHARED", "shared:N", seen.creator_tags.join(" ")))
+}
+
+fn shared_both_ways(seen: &Seen) -> Outcome {
+    let n = creator_group(seen)?;
+    expect_eq("the copy's peer group of /tmp/p", Some(n), group(&seen.copy_tags, "shared:"))?;
+    expect_that("a mount by the creator, seen in the copy", seen.to_copy, "propagated", "absent")?;
+    expect_that("a mount by the copy, seen by the creator", seen.to_creator, "propagated", "absent")
+}
+
+fn slave_one_way(seen: &Seen) -> Outcome {
+    let n = creator_group(seen)?;
+    expect_eq("the copy's master of /tmp/p (master:N)", Some(n), group(&seen.copy_tags, "master:"))?;
+    expect_eq("the copy's own peer group of /tmp/p", None, group(&seen.copy_tags, "shared:"))?;
+    expect_that("a mount by the creator, seen in the copy", seen.to_copy, "propagated", "absent")?;
+    expect_that("a mount by the copy, seen by the creator", !seen.to_creator, "absent", "propagated")
+}
+
+/// A mount type that exchanges nothing and carries exactly `expected_tags`.
+fn isolated(seen: &Seen, expected_tags: &[&str]) -> Outcome {
+    creator_group(seen)?;
+    expect_eq("the copy's tags for /tmp/p", expected_tags.join(" "), seen.copy_tags.join(" "))?;
+    expect_that("a mount by the creator, seen in the copy", !seen.to_copy, "absent", "propagated")?;
+    expect_that("a mount by the copy, seen by the creator", !seen.to_creator, "absent", "propagated")
+}
+
+fn bind_of_unbindable_einval() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/u", "/tmp/target"])?;
+        tmpfs("/tmp/u")?;
+        set_propagation("/tmp/u", MsFlags::MS_UNBINDABLE)?;
+        expect_eq("the tags of /tmp/u", vec!["unbindable".to_string()], tags("/tmp/u")?)?;
+        expect_errno("bind-mounting the unbindable /tmp/u", Errno::EINVAL, bind("/tmp/u", "/tmp/target", MsFlags::empty()))?;
+        expect_errno("recursively bind-mounting the unbindable /tmp/u", Errno::EINVAL, bind("/tmp/u", "/tmp/target", MsFlags::MS_REC))
+    })
+}
+
+fn rbind_skips_unbindable_submounts() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/tree", "/tmp/copy"])?;
+        tmpfs("/tmp/tree")?;
+        dirs(&["/tmp/tree/kept", "/tmp/tree/skipped"])?;
+        tmpfs("/tmp/tree/kept")?;
+        tmpfs("/tmp/tree/skipped")?;
+        set_propagation("/tmp/tree/skipped", MsFlags::MS_UNBINDABLE)?;
+        bind("/tmp/tree", "/tmp/copy", MsFlags::MS_REC).at("recursively bind-mounting /tmp/tree on /tmp/copy")?;
+        expect_that("/tmp/copy after the rbind", is_mounted("/tmp/copy")?, "mounted", "not mounted")?;
+        expect_that("the bindable submount /tmp/copy/kept", is_mounted("/tmp/copy/kept")?, "copied", "missing")?;
+        expect_that("the unbindable submount /tmp/copy/skipped", !is_mounted("/tmp/copy/skipped")?, "skipped", "copied")
+    })
+}
+
+/// In the scratch namespace, `prepare` builds mounts; then `body` runs in a copy of the
+/// namespace owned by a new user namespace, where those mounts are locked.
+fn in_less_privileged_copy(prepare: fn() -> Outcome, body: fn() -> Outcome) -> Outcome {
+    in_scratch(|| {
+        prepare()?;
+        spawn(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root(), |_| body())?.join()
+    })
+}
+
+fn prepare_locked_umount() -> Outcome {
+    dirs(&["/tmp/locked", "/tmp/own"])?;
+    tmpfs("/tmp/locked")
+}
+
+fn locked_mount_umount_einval() -> Outcome {
+    expect_errno("umount of the copied (locked) /tmp/locked", Errno::EINVAL, umount2("/tmp/locked", MntFlags::empty()))?;
+    expect_errno("umount(MNT_DETACH) of the copied (locked) /tmp/locked", Errno::EINVAL, umount2("/tmp/locked", MntFlags::MNT_DETACH))?;
+    // The copy's own mounts are not locked: the refusal is the lock, not a lack of privilege.
+    tmpfs("/tmp/own")?;
+    umount2("/tmp/own", MntFlags::empty()).at("umount of a tmpfs the copy mounted itself")
+}
+
+/// The flags the creator mounts /tmp/flags with; each is locked in the copy.
+const LOCKED_FLAGS: [(MsFlags, &str); 4] = [
+    (MsFlags::MS_RDONLY, "MS_RDONLY"),
+    (MsFlags::MS_NOSUID, "MS_NOSUID"),
+    (MsFlags::MS_NODEV, "MS_NODEV"),
+    (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
+];
+
+fn all_locked_flags() -> MsFlags {
+    LOCKED_FLAGS.iter().fold(MsFlags::MS_NOATIME, |acc, (f, _)| acc | *f)
+}
+
+fn prepare_locked_flags() -> Outcome {
+    dirs(&["/tmp/flags"])?;
+    tmpfs_with("/tmp/flags", all_locked_flags())
+}
+
+fn remount(flags: MsFlags) -> Result<(), Errno> {
+    mount(None::<&str>, "/tmp/flags", None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags, None::<&str>)
+}
+
+fn locked_flags_remount_eperm() -> Outcome {
+    // Keeping every locked flag is allowed: the refusals below are about clearing one.
+    remount(all_locked_flags()).at("remounting /tmp/flags with all its flags kept")?;
+    for (flag, name) in LOCKED_FLAGS {
+        expect_errno(&format!("remount of /tmp/flags clearing the locked {name}"), Errno::EPERM, remount(all_locked_flags() - flag))?;
+    }
+    let strictatime = (all_locked_flags() - MsFlags::MS_NOATIME) | MsFlags::MS_STRICTATIME;
+    expect_errno("remount of /tmp/flags changing the locked atime mode from noatime to strictatime", Errno::EPERM, remount(strictatime))
+}
+
+fn prepare_locked_children() -> Outcome {
+    dirs(&["/tmp/tree", "/tmp/target"])?;
+    tmpfs("/tmp/tree")?;
+    dirs(&["/tmp/tree/child"])?;
+    tmpfs("/tmp/tree/child")
+}
+
+fn bind_with_locked_children_einval() -> Outcome {
+    expect_errno("non-recursive bind of /tmp/tree, whose child mount is locked", Errno::EINVAL, bind("/tmp/tree", "/tmp/target", MsFlags::empty()))?;
+    bind("/tmp/tree", "/tmp/target", MsFlags::MS_REC).at("recursive bind of /tmp/tree with its locked child")
+}
+
+/// Keeps the check's processes on the CPU it runs on. mnt_ns_loop() orders namespaces by
+/// their id; since 6.18 ids come from per-CPU batches (ns_tree_gen_id()), so only namespaces
+/// created on one CPU are numbered in creation order.
+fn pin_to_this_cpu() -> Outcome {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    // SAFETY: plain system call without arguments.
+    let cpu = Errno::result(unsafe { libc::sched_getcpu() }).at("sched_getcpu")?;
+    let mut set = CpuSet::new();
+    set.set(cpu as usize).at("building a CPU set")?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).at(&format!("pinning the check to CPU {cpu}"))
+}
+
+fn ns_file_bind_keeps_namespace_alive() -> Outcome {
+    pin_to_this_cpu()?;
+    in_scratch(|| {
+        touch("/tmp/mntns")?;
+        dirs(&["/tmp/inside"])?;
+        let mut child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+            tmpfs("/tmp/inside")?;
+            to_parent.send("its namespace", &own_ns("mnt")?)?;
+            to_parent.recv::<()>("the order to exit")
+        })?;
+        let inode = child.recv::<u64>("its namespace")?;
+        bind(&format!("/proc/{}/ns/mnt", child.pid()), "/tmp/mntns", MsFlags::empty())
+            .at("bind-mounting the child's (newer) /proc/PID/ns/mnt on /tmp/mntns")?;
+        child.send("the order to exit", &())?;
+        child.join()?;
+        spawn(Spawn::fork(), move |_| {
+            let ns = std::fs::File::open("/tmp/mntns").at("opening the bind mount /tmp/mntns")?;
+            nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNS).at("setns into the mount namespace whose processes exited")?;
+            expect_eq("/proc/self/ns/mnt after setns", inode, own_ns("mnt")?)?;
+            expect_that("the dead child's tmpfs on /tmp/inside", is_mounted("/tmp/inside")?, "mounted", "not mounted")
+        })?
+        .join()
+    })
+}
+
+fn ns_file_bind_of_older_namespace_einval() -> Outcome {
+    pin_to_this_cpu()?;
+    in_scratch(|| {
+        touch("/tmp/mntns")?;
+        expect_errno("bind-mounting the caller's own /proc/self/ns/mnt", Errno::EINVAL, bind("/proc/self/ns/mnt", "/tmp/mntns", MsFlags::empty()))?;
+        let creator = nix::unistd::getpid();
+        spawn(Spawn::clone(&[Kind::Mnt]), move |_| {
+            let older = format!("/proc/{creator}/ns/mnt");
+            expect_errno("bind-mounting the parent's (older) /proc/PID/ns/mnt", Errno::EINVAL, bind(&older, "/tmp/mntns", MsFlags::empty()))
+        })?
+        .join()
+    })
+}
