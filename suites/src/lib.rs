@@ -3,6 +3,8 @@
 
 mod disabled;
 pub mod ipc;
+pub mod net;
+mod netlink;
 pub mod pid;
 mod sys;
 pub mod uts;
@@ -11,5 +13,5 @@ use nsconform_harness::Check;
 
 /// Every check, in catalogue order.
 pub fn all() -> Vec<Check> {
-    [uts::CHECKS, ipc::CHECKS, pid::CHECKS].concat()
+    [uts::CHECKS, ipc::CHECKS, pid::CHECKS, net::CHECKS].concat()
 }
