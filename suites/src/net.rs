@@ -220,8 +220,8 @@ const FALLBACK_TUNNELS: &[(&str, &str)] = &[
 ];
 
 /// Whether new namespaces get fallback tunnels: net.core.fb_tunnels_only_for_init_net is 0
-/// (net_has_fallback_tunnels()). The sysctl exists only in the initial namespace (5.2+); where
-/// it cannot be read the kernel's default, 0, is assumed.
+/// (net_has_fallback_tunnels()). The sysctl is visible only in the initial namespace; where it
+/// cannot be read (a run in a child namespace, an older kernel) the kernel's default, 0, is assumed.
 fn fallback_tunnels_allowed() -> bool {
     std::fs::read_to_string("/proc/sys/net/core/fb_tunnels_only_for_init_net").map_or(true, |v| v.trim() == "0")
 }
@@ -255,7 +255,7 @@ fn ipv6_on_loopback() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6").is_ok_and(|v| v.trim() == "0")
 }
 
-/// A TCP connection to itself over `addr`: connect, accept, one byte each way.
+/// A TCP connection to itself over `addr`: connect, accept, one byte across.
 fn loopback_round_trip(addr: IpAddr) -> Outcome {
     let listener = TcpListener::bind((addr, 0)).at(&format!("listening on {addr}"))?;
     let target = listener.local_addr().at("reading the listener's address")?;
@@ -545,7 +545,9 @@ fn kept_alive_by(keeper: Keeper) -> Outcome {
     b.send("the news that the pair exists", &())?;
     b.sync("B's socket")?;
     let a_pid = a.pid().as_raw();
-    let mut holder = spawn(Spawn::fork(), move |to_parent| hold(keeper, a_pid, to_parent))?;
+    // In a namespace of its own, which the holder may setns back into even as root of a user
+    // namespace that does not own the check's network namespace.
+    let mut holder = spawn(Spawn::clone(&[Kind::Net]), move |to_parent| hold(keeper, a_pid, to_parent))?;
     holder.sync("the hold on A")?;
     a.send("the order to exit", &())?;
     a.join()?;
@@ -656,18 +658,21 @@ fn physical_device_returns_to_initial() -> Outcome {
         expect_eq(&format!("MAC of {} in the new namespace", nic.name), &nic.mac, &arrived.mac)
     })?;
     x.sync("the new namespace")?;
-    {
-        let x_ns = File::open(format!("/proc/{}/ns/net", x.pid())).at("opening the child's /proc/PID/ns/net")?;
-        rtnl.move_link(nic.index, Target::Fd(x_ns.as_fd())).at(&format!("moving {} into the new namespace", nic.name))?;
-    }
-    expect_errno(&format!("looking up {} in the initial namespace after the move", nic.name), Errno::ENODEV, rtnl.link(&nic.name))?;
-    x.send("the news that the device moved", &())?;
-    x.join()?;
+    let moved = File::open(format!("/proc/{}/ns/net", x.pid()))
+        .at("opening the child's /proc/PID/ns/net")
+        .and_then(|x_ns| rtnl.move_link(nic.index, Target::Fd(x_ns.as_fd())).at(&format!("moving {} into the new namespace", nic.name)));
+    moved?;
+    // From here on the device is away: whatever fails, wait for the kernel to bring it back
+    // before reporting, so that no later check or host snapshot misses it.
+    let left = expect_errno(&format!("looking up {} in the initial namespace after the move", nic.name), Errno::ENODEV, rtnl.link(&nic.name));
+    let seen = x.send("the news that the device moved", &()).and_then(|_| x.join());
     let mut back = None;
     poll_until(WITHIN, || {
         back = rtnl.links().ok().and_then(|links| links.into_iter().find(|l| l.mac == nic.mac && l.kind.is_none()));
         back.is_some()
     });
+    left?;
+    seen?;
     let back = back.ok_or_else(|| {
         Stop::fail(
             "looking for the device in the initial namespace after its namespace died",
