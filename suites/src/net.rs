@@ -83,7 +83,7 @@ pub const CHECKS: &[Check] = &[
         id: "net.socket-stays-in-creation-namespace",
         statement: "A socket stays in the namespace it was created in after its creator calls setns: SIOCGSKNS names that namespace and a netlink socket still acts on it",
         reference: "network_namespaces(7); sock_ioctl() SIOCGSKNS in net/socket.c; sk_alloc() takes the creator's net, net/core/sock.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
+        needs: &[Need::Kind(Kind::Net)],
         deadline: DEFAULT_DEADLINE,
         body: socket_stays_in_creation_namespace,
     },
@@ -429,16 +429,19 @@ fn socket_stays_in_creation_namespace() -> Outcome {
     let b_inode = inode(&b_ns)?;
     spawn(Spawn::clone(&[Kind::Net]), |_| {
         let a_inode = own_ns("net")?;
+        // lo is up in A only, which tells the two namespaces apart through netlink.
         let mut a_rtnl = open_rtnl("namespace A")?;
-        add_veth(&mut a_rtnl, "nsc-s", "nsc-t", None)?;
+        a_rtnl.set_up(1).at("bringing lo up in A")?;
         let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in A")?;
         setns(b_ns.as_fd(), CloneFlags::CLONE_NEWNET).at("setns into namespace B")?;
         expect_eq("/proc/self/ns/net after setns into B", b_inode, own_ns("net")?)?;
         expect_eq("SIOCGSKNS of the UDP socket created in A", a_inode, inode(&socket_netns(&udp)?)?)?;
         let fresh = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in B")?;
         expect_eq("SIOCGSKNS of a UDP socket created after setns", b_inode, inode(&socket_netns(&fresh)?)?)?;
-        a_rtnl.link("nsc-s").at("looking up A's nsc-s through the netlink socket created in A")?;
-        expect_errno("looking up nsc-s through a netlink socket created in B", Errno::ENODEV, open_rtnl("namespace B")?.link("nsc-s"))
+        let seen_from_a = a_rtnl.link("lo").at("looking up lo through the netlink socket created in A")?;
+        expect_that("lo through the netlink socket created in A", seen_from_a.up, "A's lo: up", "down (B's lo)")?;
+        let seen_from_b = open_rtnl("namespace B")?.link("lo").at("looking up lo through a netlink socket created in B")?;
+        expect_that("lo through a netlink socket created in B", !seen_from_b.up, "B's lo: down", "up (A's lo)")
     })?
     .join()
 }
@@ -601,14 +604,20 @@ fn in_initial_netns() -> Result<(), String> {
     }
 }
 
-/// Devices whose default route (IPv4 or IPv6) goes through them, from /proc/net/route and
-/// /proc/net/ipv6_route.
+/// Devices that carry a default route (IPv4 or IPv6) of the reader's namespace.
 fn default_route_devices() -> Vec<String> {
     let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    default_route_devices_in(&v4, &v6)
+}
+
+/// From /proc/net/route (Iface, Destination, ..., Mask in column 8) and /proc/net/ipv6_route
+/// (destination, prefix length, ..., device in column 10): proc(5), fib_route_seq_show() and
+/// ipv6_route_native_seq_show().
+fn default_route_devices_in(v4: &str, v6: &str) -> Vec<String> {
     let from_v4 = v4.lines().skip(1).filter_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.get(1) == Some(&"00000000") && f.get(7) == Some(&"00000000")).then(|| f[0].to_string())
+        (f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_string())
     });
     let from_v6 = v6.lines().filter_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -681,4 +690,19 @@ fn physical_device_returns_to_initial() -> Outcome {
         )
     })?;
     expect_eq("the returned device's name (renamed only on a clash)", nic.name, back.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_route_devices_in;
+
+    #[test]
+    fn finds_the_devices_of_default_routes() {
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                  eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        let v6 = "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth1\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000002 00000000 00000003     eth2\n";
+        assert_eq!(default_route_devices_in(v4, v6), vec!["eth0".to_string(), "eth2".to_string()]);
+    }
 }
