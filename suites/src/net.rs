@@ -418,9 +418,8 @@ fn move_loopback_einval() -> Outcome {
 const SIOCGSKNS: libc::c_ulong = 0x894C;
 
 fn socket_netns(socket: &impl AsRawFd) -> Result<File, Stop> {
-    // SAFETY: SIOCGSKNS takes no argument and returns a new fd that we own.
-    let fd = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSKNS as _) };
-    let fd = Errno::result(fd).at("ioctl(SIOCGSKNS)")?;
+    // SAFETY: SIOCGSKNS takes no argument; on success it returns a new fd, owned from here on.
+    let fd = Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSKNS as _) }).at("ioctl(SIOCGSKNS)")?;
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
