@@ -4,6 +4,8 @@
 mod disabled;
 pub mod ipc;
 pub mod mnt;
+pub mod net;
+mod netlink;
 pub mod nsfs;
 pub mod pid;
 mod sys;
@@ -13,5 +15,5 @@ use nsconform_harness::Check;
 
 /// Every check, in catalogue order.
 pub fn all() -> Vec<Check> {
-    [uts::CHECKS, ipc::CHECKS, pid::CHECKS, mnt::CHECKS, nsfs::CHECKS].concat()
+    [uts::CHECKS, ipc::CHECKS, pid::CHECKS, mnt::CHECKS, net::CHECKS, nsfs::CHECKS].concat()
 }

@@ -92,3 +92,18 @@ fn a_refused_pid_flag_fails_every_pid_check() {
 fn a_refused_uts_flag_fails_every_uts_check() {
     assert_eq!(not_failed_under("uts", libc::CLONE_NEWUTS, libc::EINVAL, libc::EINVAL), Vec::<String>::new());
 }
+
+/// The physical-device check needs a spare NIC, decided by a probe before any flag is used.
+fn without_unprobed(ids: Vec<String>) -> Vec<String> {
+    ids.into_iter().filter(|id| id != r#""net.physical-device-returns-to-initial" ("skip")"#).collect()
+}
+
+#[test]
+fn an_ignored_net_flag_fails_every_net_check() {
+    assert_eq!(without_unprobed(not_failed_under("net", libc::CLONE_NEWNET, 0, libc::EINVAL)), Vec::<String>::new());
+}
+
+#[test]
+fn a_refused_net_flag_fails_every_net_check() {
+    assert_eq!(without_unprobed(not_failed_under("net", libc::CLONE_NEWNET, libc::EINVAL, libc::EINVAL)), Vec::<String>::new());
+}
