@@ -45,8 +45,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
             },
             Need::Kernel(major, minor) => (facts.version < (major, minor, 0))
                 .then(|| format!("needs Linux {major}.{minor} or newer; this is {}", facts.release)),
-            Need::Module(name) => (!module_available(name, &facts.release))
-                .then(|| format!("driver {name} is neither built in, loaded nor installed as a module")),
+            Need::Module(name) => module_unavailable(name, facts),
             Need::Probe(probe) => (probe.run)().err().map(|why| format!("{}: {why}", probe.what)),
         };
         if let Some(reason) = unmet {
@@ -60,8 +59,23 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
     }
 }
 
-/// Built in or loaded (/sys/module/NAME), or installed (modules.dep lists NAME.ko*).
-fn module_available(name: &str, release: &str) -> bool {
+/// Why driver `name` is unavailable, or `None` when it is built in (CONFIG_NAME=y), loaded
+/// (/sys/module/NAME) or installed as a module (modules.dep lists NAME.ko*).
+fn module_unavailable(name: &str, facts: &Facts) -> Option<String> {
+    let option = format!("CONFIG_{}", name.to_uppercase().replace('-', "_"));
+    let setting = facts.kconfig.as_ref().map(|c| c.value(&option).unwrap_or("n").to_string());
+    if setting.as_deref() == Some("y") || module_installed(name, &facts.release) {
+        return None;
+    }
+    Some(match setting.as_deref() {
+        Some("m") => format!("{option}=m, but the {name} module is neither loaded nor installed"),
+        Some(_) => format!("{option} is not set"),
+        None => format!("driver {name} is neither loaded nor installed as a module, and no kernel config tells whether it is built in"),
+    })
+}
+
+/// Loaded (/sys/module/NAME), or installed (modules.builtin or modules.dep list NAME.ko*).
+fn module_installed(name: &str, release: &str) -> bool {
     let name = name.replace('-', "_");
     if std::path::Path::new(&format!("/sys/module/{name}")).exists() {
         return true;
@@ -117,6 +131,11 @@ mod tests {
         skip("CONFIG_CHECKPOINT_RESTORE is not set"))]
     #[case::kernel_too_old(&[Need::Kernel(6, 12)], Some(ALL_ON), true, Ok(()), skip("needs Linux 6.12 or newer; this is 6.1.0-test"))]
     #[case::kernel_new_enough(&[Need::Kernel(5, 6)], Some(ALL_ON), true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::builtin_module(&[Need::Module("veth")], Some("CONFIG_VETH=y\n"), true, Ok(()), Decision::Run { in_userns: false })]
+    #[case::absent_module(&[Need::Module("nsconform_nonexistent")], Some("CONFIG_NSCONFORM_NONEXISTENT=m\n"), true, Ok(()),
+        skip("CONFIG_NSCONFORM_NONEXISTENT=m, but the nsconform_nonexistent module is neither loaded nor installed"))]
+    #[case::unconfigured_module(&[Need::Module("nsconform_nonexistent")], Some(ALL_ON), true, Ok(()),
+        skip("CONFIG_NSCONFORM_NONEXISTENT is not set"))]
     #[case::probe(&[Need::Probe(Probe { what: "pidfd", run: || Err("ENOSYS".into()) })], Some(ALL_ON), true, Ok(()), skip("pidfd: ENOSYS"))]
     fn decides_before_running(
         #[case] needs: &[Need],

@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-const VETH: Need = Need::Config("CONFIG_VETH");
+const VETH: Need = Need::Module("veth");
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -186,15 +186,10 @@ fn within(ns: &File, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child, Sto
     })
 }
 
-/// Creates the veth pair `name` <-> `peer` (the peer in `peer_ns` if given). A modular veth
-/// that cannot be loaded is a property of the installation, not of namespaces.
+/// Creates the veth pair `name` <-> `peer` (the peer in `peer_ns` if given). The checks
+/// need veth available (`Need::Module`), so a refusal here is a failure.
 fn add_veth(rtnl: &mut Rtnl, name: &str, peer: &str, peer_ns: Option<&File>) -> Outcome {
-    match rtnl.add_veth(name, peer, peer_ns.map(|f| f.as_fd())) {
-        Err(Errno::EOPNOTSUPP) if nsconform_harness::host::facts().kconfig.as_ref().and_then(|c| c.value("CONFIG_VETH")) == Some("m") => {
-            Err(Stop::skip("CONFIG_VETH=m and the veth module could not be loaded (EOPNOTSUPP)"))
-        }
-        other => other.at(&format!("creating the veth pair {name} <-> {peer}")),
-    }
+    rtnl.add_veth(name, peer, peer_ns.map(|f| f.as_fd())).at(&format!("creating the veth pair {name} <-> {peer}"))
 }
 
 /// Brings `name` up with `addr`/24.

@@ -206,9 +206,10 @@ fn sanitize(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
 }
 
-/// The modules the checks declare, and the NIC's driver.
+/// The modules the checks declare, and the NIC's drivers (virtio_net does not depend on
+/// its PCI transport, so virtio_pci is named too).
 fn wanted_modules(checks: &[Check]) -> Vec<&'static str> {
-    let mut names = vec!["virtio_net"];
+    let mut names = vec!["virtio_pci", "virtio_net"];
     for check in checks {
         for need in check.needs {
             if let Need::Module(name) = need {
