@@ -246,9 +246,13 @@ fn new_namespace_copies_mount_table() -> Outcome {
         tmpfs("/tmp/a")?;
         tmpfs_with("/tmp/b", MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC)?;
         spawn(Spawn::clone(&[Kind::Mnt]), |_| {
-            // Both tables read here at once: the parent's through /proc/PPID (its view).
+            // Both tables read here at once: the parent's through /proc/PPID (its view). The copy
+            // lists mounts in tree order (copy_tree() in fs/namespace.c), not in the creator's
+            // order of mounting, so the tables are compared as sorted lists.
             let summary = |mounts: Vec<Mount>| -> Vec<String> {
-                mounts.into_iter().map(|m| format!("{} {} {} {}", m.point, m.options, m.fstype, m.source)).collect()
+                let mut lines: Vec<String> = mounts.into_iter().map(|m| format!("{} {} {} {}", m.point, m.options, m.fstype, m.source)).collect();
+                lines.sort();
+                lines
             };
             let parent = summary(mountinfo_of(&nix::unistd::getppid().to_string())?);
             let own = summary(mountinfo_of("self")?);
