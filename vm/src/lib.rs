@@ -37,9 +37,11 @@ Kernel (default debian:stable, the current Debian stable's cloud kernel):
                            testing or unstable, fetched with apt into the cache (never touching
                            the system's apt state) and reused offline afterwards
   --refresh                ask apt for a newer package instead of reusing the cached one
-  --kernel SOURCE --fragment FILE
+  --kernel SOURCE --fragment FILE [--fragment FILE...]
                            build SOURCE (a kernel tree or tarball, or source:PATH) from
-                           tinyconfig plus the config fragment; cached by content hash
+                           tinyconfig plus the config fragments (merged in order; e.g.
+                           ci/configs/minimal.config ci/configs/no-uts-ns.config); cached by
+                           content hash, and refused if Kconfig drops a requested option
 
 Machine:
   --append ARGS            extra kernel command-line arguments
@@ -62,7 +64,7 @@ pub struct Options {
     pub kernel: String,
     pub config: Option<PathBuf>,
     pub modules: Option<PathBuf>,
-    pub fragment: Option<PathBuf>,
+    pub fragments: Vec<PathBuf>,
     pub refresh: bool,
     pub append: String,
     pub memory_mb: u32,
@@ -81,7 +83,7 @@ impl Options {
             kernel: kernel::DEFAULT.into(),
             config: None,
             modules: None,
-            fragment: None,
+            fragments: Vec::new(),
             refresh: false,
             append: String::new(),
             memory_mb: 1024,
@@ -103,7 +105,7 @@ impl Options {
                 "--kernel" => o.kernel = value(arg)?,
                 "--config" => o.config = Some(value(arg)?.into()),
                 "--modules" => o.modules = Some(value(arg)?.into()),
-                "--fragment" => o.fragment = Some(value(arg)?.into()),
+                "--fragment" => o.fragments.push(value(arg)?.into()),
                 "--refresh" => o.refresh = true,
                 "--append" => o.append = value(arg)?,
                 "--memory" => o.memory_mb = number(arg, value(arg)?)?,
@@ -153,7 +155,7 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
         println!("{USAGE}\n{EXIT_CODES}");
         return Ok(Exit::Passed);
     }
-    let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragment.clone())?;
+    let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragments.clone())?;
     let qemu_version = qemu::ensure_installed(progress).map_err(Failure::tooling)?;
     let cache = cache_dir()?;
     let kernel = spec.resolve(&cache, options.refresh)?;

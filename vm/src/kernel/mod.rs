@@ -17,8 +17,8 @@ pub enum Spec {
     Image { image: PathBuf, config: Option<PathBuf>, modules: Option<PathBuf> },
     /// Debian's cloud kernel of a release (5.10, 6.1, 6.12, 7.2) or suite (stable, testing, unstable).
     Debian(String),
-    /// A kernel source tree or tarball, built from tinyconfig plus the fragment.
-    Source { tree: PathBuf, fragment: PathBuf },
+    /// A kernel source tree or tarball, built from tinyconfig plus the fragments, in order.
+    Source { tree: PathBuf, fragments: Vec<PathBuf> },
 }
 
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ pub struct Kernel {
 }
 
 impl Spec {
-    pub fn parse(text: &str, config: Option<PathBuf>, modules: Option<PathBuf>, fragment: Option<PathBuf>) -> Result<Spec, Failure> {
+    pub fn parse(text: &str, config: Option<PathBuf>, modules: Option<PathBuf>, fragments: Vec<PathBuf>) -> Result<Spec, Failure> {
         if let Some(version) = text.strip_prefix("debian:") {
             debian::suite_of(version)?;
             return Ok(Spec::Debian(version.to_string()));
@@ -40,8 +40,10 @@ impl Spec {
         let path = PathBuf::from(text.strip_prefix("source:").unwrap_or(text));
         let is_source = text.starts_with("source:") || path.is_dir() || is_tarball(&path);
         if is_source {
-            let fragment = fragment.ok_or_else(|| Failure::bad_input(format!("building {text} needs --fragment FILE (a config fragment)")))?;
-            return Ok(Spec::Source { tree: path, fragment });
+            if fragments.is_empty() {
+                return Err(Failure::bad_input(format!("building {text} needs --fragment FILE (a config fragment)")));
+            }
+            return Ok(Spec::Source { tree: path, fragments });
         }
         Ok(Spec::Image { image: path, config, modules })
     }
@@ -50,7 +52,7 @@ impl Spec {
         match self {
             Spec::Image { image, config, modules } => from_image(image, config.clone(), modules.clone()),
             Spec::Debian(version) => debian::fetch(version, &cache.join("debian"), refresh),
-            Spec::Source { tree, fragment } => source::build(tree, fragment, &cache.join("built")),
+            Spec::Source { tree, fragments } => source::build(tree, fragments, &cache.join("built")),
         }
     }
 }
@@ -88,22 +90,22 @@ mod tests {
 
     #[test]
     fn parses_the_three_ways_to_name_a_kernel() {
-        assert_eq!(Spec::parse("debian:6.12", None, None, None).unwrap(), Spec::Debian("6.12".into()));
+        assert_eq!(Spec::parse("debian:6.12", None, None, vec![]).unwrap(), Spec::Debian("6.12".into()));
         assert_eq!(
-            Spec::parse("source:/usr/src/linux", None, None, Some("f.config".into())).unwrap(),
-            Spec::Source { tree: "/usr/src/linux".into(), fragment: "f.config".into() }
+            Spec::parse("source:/usr/src/linux", None, None, vec!["a.config".into(), "b.config".into()]).unwrap(),
+            Spec::Source { tree: "/usr/src/linux".into(), fragments: vec!["a.config".into(), "b.config".into()] }
         );
         assert_eq!(
-            Spec::parse("/boot/vmlinuz-6.1", Some("c".into()), None, None).unwrap(),
+            Spec::parse("/boot/vmlinuz-6.1", Some("c".into()), None, vec![]).unwrap(),
             Spec::Image { image: "/boot/vmlinuz-6.1".into(), config: Some("c".into()), modules: None }
         );
     }
 
     #[test]
     fn rejects_bad_input_with_one_line() {
-        let e = Spec::parse("debian:4.19", None, None, None).unwrap_err();
+        let e = Spec::parse("debian:4.19", None, None, vec![]).unwrap_err();
         assert_eq!(e.message, "unknown Debian kernel \"4.19\": use 5.10, 6.1, 6.12, 7.2, oldstable, stable, testing or unstable");
-        let e = Spec::parse("/x/linux-6.12.tar.xz", None, None, None).unwrap_err();
+        let e = Spec::parse("/x/linux-6.12.tar.xz", None, None, vec![]).unwrap_err();
         assert_eq!(e.message, "building /x/linux-6.12.tar.xz needs --fragment FILE (a config fragment)");
         let e = from_image(Path::new("/nonexistent/vmlinuz"), None, None).unwrap_err();
         assert_eq!(e.message, "kernel image /nonexistent/vmlinuz does not exist");

@@ -9,17 +9,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn build(tree: &Path, fragment: &Path, cache: &Path) -> Result<Kernel, Failure> {
-    for (what, path) in [("kernel source", tree), ("config fragment", fragment)] {
-        if !path.exists() {
-            return Err(Failure::bad_input(format!("{what} {} does not exist", path.display())));
+pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel, Failure> {
+    if !tree.exists() {
+        return Err(Failure::bad_input(format!("kernel source {} does not exist", tree.display())));
+    }
+    let mut fragment_text = String::new();
+    for fragment in fragments {
+        let text = std::fs::read_to_string(fragment)
+            .map_err(|e| Failure::bad_input(format!("config fragment {}: {e}", fragment.display())))?;
+        if requested_options(&text).is_empty() {
+            return Err(Failure::bad_input(format!("{} has no CONFIG_ lines: not a config fragment", fragment.display())));
         }
+        fragment_text.push_str(&text);
     }
-    let fragment_text = std::fs::read_to_string(fragment).map_err(|e| Failure::bad_input(format!("{}: {e}", fragment.display())))?;
     let wanted = requested_options(&fragment_text);
-    if wanted.is_empty() {
-        return Err(Failure::bad_input(format!("{} has no CONFIG_ lines: not a config fragment", fragment.display())));
-    }
     let source_id = if tree.is_dir() {
         let makefile = std::fs::read(tree.join("Makefile")).map_err(|_| Failure::bad_input(format!("{} has no Makefile: not a kernel tree", tree.display())))?;
         sha256(&[tree.display().to_string().as_bytes(), &makefile].concat())?
@@ -28,13 +31,14 @@ pub fn build(tree: &Path, fragment: &Path, cache: &Path) -> Result<Kernel, Failu
     };
     let key = sha256(format!("{source_id}\n{fragment_text}").as_bytes())?;
     let out = cache.join(&key[..16]);
-    let label = format!("{} + {}", tree.display(), fragment.display());
+    let names: Vec<String> = fragments.iter().map(|f| f.display().to_string()).collect();
+    let label = format!("{} + {}", tree.display(), names.join(" + "));
     let (image, config) = (out.join("bzImage"), out.join("config"));
     if image.exists() && config.exists() {
         progress(&format!("using the cached build of {label} in {}", out.display()));
     } else {
         let src = if tree.is_dir() { tree.to_path_buf() } else { unpack(tree, &cache.join("src").join(&source_id[..16]))? };
-        compile(&src, fragment, &out.join("build"), &wanted)?;
+        compile(&src, fragments, &out.join("build"), &wanted)?;
         std::fs::copy(out.join("build/arch/x86/boot/bzImage"), &image).map_err(|e| Failure::tooling(format!("copying bzImage: {e}")))?;
         std::fs::copy(out.join("build/.config"), &config).map_err(|e| Failure::tooling(format!("copying .config: {e}")))?;
         let _ = std::fs::remove_dir_all(out.join("build"));
@@ -43,9 +47,11 @@ pub fn build(tree: &Path, fragment: &Path, cache: &Path) -> Result<Kernel, Failu
     Ok(Kernel { label, image, release, config: Some(config), modules: None })
 }
 
-/// `CONFIG_X=value` and `# CONFIG_X is not set` lines of a fragment, as (option, value or "n").
+/// `CONFIG_X=value` and `# CONFIG_X is not set` lines of fragments, as (option, value or
+/// "n"); a later line for the same option wins, as in merge_config.sh.
 pub fn requested_options(fragment: &str) -> Vec<(String, String)> {
-    fragment
+    let mut options: Vec<(String, String)> = Vec::new();
+    let lines = fragment
         .lines()
         .filter_map(|l| {
             let l = l.trim();
@@ -54,8 +60,12 @@ pub fn requested_options(fragment: &str) -> Vec<(String, String)> {
             }
             let (opt, value) = l.split_once('=')?;
             opt.starts_with("CONFIG_").then(|| (opt.to_string(), value.to_string()))
-        })
-        .collect()
+        });
+    for (opt, value) in lines {
+        options.retain(|(o, _)| *o != opt);
+        options.push((opt, value));
+    }
+    options
 }
 
 /// Options of the fragment that the final .config does not carry as requested (Kconfig drops
@@ -82,23 +92,21 @@ fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, Failure> {
     Ok(dest.to_path_buf())
 }
 
-fn compile(src: &Path, fragment: &Path, build: &Path, wanted: &[(String, String)]) -> Result<(), Failure> {
+fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, String)]) -> Result<(), Failure> {
     std::fs::create_dir_all(build).map_err(|e| Failure::tooling(format!("{}: {e}", build.display())))?;
     let make = |args: &[&str]| {
         let mut cmd = Command::new("make");
         cmd.arg("-C").arg(src).arg(format!("O={}", build.display())).args(args);
         cmd
     };
-    progress("configuring: tinyconfig + fragment");
+    progress("configuring: tinyconfig + fragments");
     run(&mut make(&["tinyconfig"]), "make tinyconfig")?;
-    run(
-        Command::new(src.join("scripts/kconfig/merge_config.sh"))
-            .current_dir(build)
-            .arg("-m")
-            .arg(".config")
-            .arg(std::path::absolute(fragment).unwrap_or(fragment.to_path_buf())),
-        "merge_config.sh",
-    )?;
+    let mut merge = Command::new(src.join("scripts/kconfig/merge_config.sh"));
+    merge.current_dir(build).arg("-m").arg(".config");
+    for fragment in fragments {
+        merge.arg(std::path::absolute(fragment).unwrap_or(fragment.to_path_buf()));
+    }
+    run(&mut merge, "merge_config.sh")?;
     run(&mut make(&["olddefconfig"]), "make olddefconfig")?;
     let config = std::fs::read_to_string(build.join(".config")).map_err(|e| Failure::tooling(format!(".config: {e}")))?;
     let dropped = dropped_options(wanted, &config);
@@ -160,7 +168,7 @@ mod tests {
 
     #[test]
     fn finds_options_dropped_by_olddefconfig() {
-        let wanted = requested_options("CONFIG_UTS_NS=y\n# CONFIG_TIME_NS is not set\nCONFIG_VETH=y\n# comment\n");
+        let wanted = requested_options("CONFIG_UTS_NS=y\nCONFIG_TIME_NS=y\nCONFIG_VETH=y\n# comment\n# CONFIG_TIME_NS is not set\n");
         assert_eq!(wanted.len(), 3);
         let config = "CONFIG_UTS_NS=y\n# CONFIG_TIME_NS is not set\n# CONFIG_VETH is not set\n";
         assert_eq!(dropped_options(&wanted, config), ["CONFIG_VETH=y (got n)"]);
