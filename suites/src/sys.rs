@@ -64,7 +64,13 @@ pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
 
 /// Writes `value` to a /proc/sys file, returning the errno on failure.
 pub fn write_sysctl(path: &str, value: &str) -> Result<(), Errno> {
-    std::fs::write(path, value).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    write_file(path, value)
+}
+
+/// Writes `text` to a file (a /proc control file, e.g. uid_map) in one write(2), returning the
+/// errno on failure.
+pub fn write_file(path: &str, text: &str) -> Result<(), Errno> {
+    std::fs::write(path, text).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// Reads a /proc/sys file with its whitespace normalised to single spaces.

@@ -68,7 +68,7 @@ fn not_failed_under(kind: &str, flag: libc::c_int, unshare_errno: i32, clone_err
     result
         .checks()
         .iter()
-        .filter(|c| c["verdict"] != "fail" && !c["id"].as_str().unwrap().ends_with(".flag-refused-when-configured-out"))
+        .filter(|c| c["verdict"] != "fail" && !c["id"].as_str().unwrap().ends_with("-when-configured-out"))
         .map(|c| format!("{} ({})", c["id"], c["verdict"]))
         .collect()
 }
@@ -106,4 +106,21 @@ fn an_ignored_net_flag_fails_every_net_check() {
 #[test]
 fn a_refused_net_flag_fails_every_net_check() {
     assert_eq!(without_unprobed(not_failed_under("net", libc::CLONE_NEWNET, libc::EINVAL, libc::EINVAL)), Vec::<String>::new());
+}
+
+#[test]
+fn an_ignored_user_flag_fails_every_user_check() {
+    assert_eq!(not_failed_under("user", libc::CLONE_NEWUSER, 0, libc::EINVAL), Vec::<String>::new());
+}
+
+#[test]
+fn an_ignored_cgroup_flag_fails_every_cgroup_check() {
+    assert_eq!(not_failed_under("cgroup", libc::CLONE_NEWCGROUP, 0, libc::EINVAL), Vec::<String>::new());
+}
+
+#[test]
+fn an_ignored_time_flag_fails_every_time_check_but_clone3() {
+    // clone3(2) passes its flags in a struct the filter cannot read: that check is untouched.
+    let untouched = vec!["\"time.clone3-creates-namespace\" (\"pass\")".to_string()];
+    assert_eq!(not_failed_under("time", libc::CLONE_NEWTIME, 0, libc::EINVAL), untouched);
 }

@@ -1,0 +1,260 @@
+//! Cgroup namespaces: /proc/PID/cgroup paths relative to the reader's namespace root, and
+//! cgroup2 mounted inside a namespace rooted at it (cgroup_namespaces(7)).
+//!
+//! Showing a cgroup outside the namespace root needs a process in a cgroup other than the
+//! root's. Checks that need one create a scratch cgroup below the check process's own cgroup2
+//! cgroup, move a child into it and remove it before they return, failed or not. Where no
+//! cgroup2 directory is writable (an ordinary user without a delegated cgroup) they SKIP.
+
+use crate::sys::{poll_until, write_file};
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::unistd::getpid;
+use nsconform_harness::{expect_eq, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "cgroup.own-cgroups-read-as-root",
+        statement: "After entering a new cgroup namespace, every line of /proc/self/cgroup reads \"/\" (the creator's cgroups are the root)",
+        reference: "cgroup_namespaces(7); copy_cgroup_ns() takes the creator's css_set as root; proc_cgroup_show() and cgroup_path_ns() in kernel/cgroup/cgroup.c",
+        needs: &[Need::Kind(Kind::Cgroup)],
+        deadline: DEFAULT_DEADLINE,
+        body: own_cgroups_read_as_root,
+    },
+    Check {
+        id: "cgroup.other-processes-relative-to-root",
+        statement: "Inside a cgroup namespace, /proc/1/cgroup shows each cgroup relative to the namespace root (\"/..\" for each level above it)",
+        reference: "cgroup_namespaces(7); cgroup_path_ns_locked() uses kernfs_path_from_node() in fs/kernfs/dir.c",
+        needs: &[Need::Kind(Kind::Cgroup)],
+        deadline: DEFAULT_DEADLINE,
+        body: other_processes_relative_to_root,
+    },
+    Check {
+        id: "cgroup.parent-cgroup-shown-as-dotdot",
+        statement: "A process in the cgroup just above a namespace's root is shown in /proc/PID/cgroup as \"/..\"",
+        reference: "cgroup_namespaces(7) example; cgroup_path_ns_locked() and kernfs_path_from_node() in fs/kernfs/dir.c",
+        needs: &[Need::Kind(Kind::Cgroup)],
+        deadline: DEFAULT_DEADLINE,
+        body: parent_cgroup_shown_as_dotdot,
+    },
+    Check {
+        id: "cgroup.cgroup2-mount-rooted-at-namespace-root",
+        statement: "cgroup2 mounted inside a cgroup namespace has the namespace root as its root directory, shown as \"/\" in mountinfo",
+        reference: "cgroup_namespaces(7); cgroup_get_tree() mounts ns->root_cset's cgroup, cgroup_show_path() in kernel/cgroup/cgroup.c",
+        needs: &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: cgroup2_mount_rooted_at_namespace_root,
+    },
+    // Without CONFIG_CGROUPS the kernel does not refuse CLONE_NEWCGROUP: the copy_cgroup_ns()
+    // stub returns the old namespace, so the flag is accepted and ignored.
+    Check {
+        id: "cgroup.flag-ignored-when-configured-out",
+        statement: "With CONFIG_CGROUPS off, unshare and clone accept CLONE_NEWCGROUP and ignore it, and /proc/self/ns lacks cgroup",
+        reference: "copy_cgroup_ns() stub in include/linux/cgroup.h; check_unshare_flags() in kernel/fork.c; proc_ns_dir_entries in fs/proc/namespaces.c",
+        needs: &[Need::KindDisabled(Kind::Cgroup)],
+        deadline: DEFAULT_DEADLINE,
+        body: flag_ignored_when_configured_out,
+    },
+];
+
+/// The lines of /proc/PID/cgroup as (hierarchy id and controllers, path).
+fn cgroups(pid: &str) -> Result<Vec<(String, String)>, Stop> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    text.lines()
+        .map(|line| match line.splitn(3, ':').collect::<Vec<_>>()[..] {
+            // The id and the controllers never hold ':'; the path may.
+            [id, controllers, cgroup] => Ok((format!("{id}:{controllers}"), cgroup.to_string())),
+            _ => Err(Stop::fail(format!("parsing {path}"), "hierarchy-ID:controllers:path", line)),
+        })
+        .collect()
+}
+
+/// The path of `target` seen from a namespace rooted at `root`: ".." for each level from the
+/// root up to their common ancestor, then down (kernfs_path_from_node()).
+fn relative(root: &str, target: &str) -> String {
+    let root: Vec<&str> = root.split('/').filter(|s| !s.is_empty()).collect();
+    let target: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
+    let common = root.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut parts = vec![".."; root.len() - common];
+    parts.extend(&target[common..]);
+    format!("/{}", parts.join("/"))
+}
+
+fn own_cgroups_read_as_root() -> Outcome {
+    let outside = cgroups("self")?;
+    spawn(Spawn::clone(&[Kind::Cgroup]), move |_| {
+        let expected: Vec<_> = outside.iter().map(|(h, _)| (h.clone(), "/".to_string())).collect();
+        expect_eq("/proc/self/cgroup in the new cgroup namespace", expected, cgroups("self")?)
+    })?
+    .join()
+}
+
+fn other_processes_relative_to_root() -> Outcome {
+    // The child starts in this process's cgroups, the root of its new namespace.
+    let own = cgroups("self")?;
+    if let Err(e) = std::fs::read_to_string("/proc/1/cgroup") {
+        return Err(Stop::skip(format!("/proc/1/cgroup is not readable here ({e}: hidepid?), so no other process can be compared")));
+    }
+    let init = cgroups("1")?;
+    let expected: Vec<_> = own.iter().zip(&init).map(|((hierarchy, root), (_, target))| (hierarchy.clone(), relative(root, target))).collect();
+    spawn(Spawn::clone(&[Kind::Cgroup]), move |_| expect_eq("/proc/1/cgroup read inside the namespace", expected, cgroups("1")?))?.join()
+}
+
+/// The cgroup2 hierarchy as this process sees it: (mount point, the mount's root).
+fn cgroup2_mount() -> Result<(String, String), Stop> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (fields, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = fields.split(' ').collect();
+            (after.split(' ').next() == Some("cgroup2")).then(|| (fields[4].to_string(), fields[3].to_string()))
+        })
+        .ok_or_else(|| Stop::skip("no cgroup2 hierarchy is mounted (a v1-only layout), so no scratch cgroup can be created"))
+}
+
+/// A scratch cgroup below the check process's cgroup2 cgroup, removed by `remove` or on drop.
+struct Scratch {
+    dir: String,
+    removed: bool,
+}
+
+impl Scratch {
+    fn create() -> Result<Scratch, Stop> {
+        let (mount_point, mount_root) = cgroup2_mount()?;
+        let own = cgroups("self")?
+            .into_iter()
+            .find_map(|(hierarchy, path)| (hierarchy == "0:").then_some(path))
+            .ok_or_else(|| Stop::skip("the process has no cgroup2 line in /proc/self/cgroup"))?;
+        let below = own.strip_prefix(mount_root.trim_end_matches('/')).ok_or_else(|| {
+            Stop::skip(format!("the cgroup2 mount at {mount_point} (root {mount_root}) does not show this process's cgroup {own}"))
+        })?;
+        let dir = format!("{}{}/nsconform-{}", mount_point.trim_end_matches('/'), below.trim_end_matches('/'), getpid());
+        match nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+            Ok(()) => Ok(Scratch { dir, removed: false }),
+            Err(errno @ (Errno::EACCES | Errno::EPERM | Errno::EROFS)) => Err(Stop::skip(format!(
+                "no writable cgroup: mkdir {dir}: {errno}; a scratch cgroup needs write access to the process's cgroup2 directory (root, or a delegated cgroup)"
+            ))),
+            Err(errno) => Err(Stop::fail(format!("creating the scratch cgroup {dir}"), "success", errno.to_string())),
+        }
+    }
+
+    /// Moves the calling process into the scratch cgroup.
+    fn enter(dir: &str) -> Outcome {
+        write_file(&format!("{dir}/cgroup.procs"), &getpid().to_string()).at(&format!("moving into {dir}"))
+    }
+
+    fn try_remove(&mut self) -> Result<(), Errno> {
+        // The last process may still be leaving the cgroup just after it was reaped (EBUSY).
+        let mut result = Ok(());
+        poll_until(Duration::from_secs(1), || {
+            result = std::fs::remove_dir(&self.dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+            result != Err(Errno::EBUSY)
+        });
+        self.removed = result.is_ok();
+        result
+    }
+
+    fn remove(mut self) -> Outcome {
+        let dir = self.dir.clone();
+        self.try_remove().at(&format!("removing the scratch cgroup {dir}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.try_remove();
+        }
+    }
+}
+
+/// Runs `body` in a child moved into a scratch cgroup, then removes the cgroup, whatever
+/// the outcome.
+fn in_scratch_cgroup(body: impl FnOnce(&str) -> Outcome) -> Outcome {
+    let scratch = Scratch::create()?;
+    let dir = scratch.dir.clone();
+    let outcome = spawn(Spawn::fork(), |_| {
+        Scratch::enter(&dir)?;
+        body(&dir)
+    })
+    .and_then(|child| child.join());
+    let removed = scratch.remove();
+    outcome.and(removed)
+}
+
+fn parent_cgroup_shown_as_dotdot() -> Outcome {
+    let outside = getpid().to_string();
+    in_scratch_cgroup(|_| {
+        spawn(Spawn::clone(&[Kind::Cgroup]), |_| {
+            // The check process stayed in the scratch cgroup's parent; its other hierarchies
+            // are the namespace's roots.
+            let expected: Vec<_> = cgroups(&outside)?
+                .into_iter()
+                .map(|(hierarchy, _)| {
+                    let path = if hierarchy == "0:" { "/.." } else { "/" };
+                    (hierarchy, path.to_string())
+                })
+                .collect();
+            expect_eq(&format!("/proc/{outside}/cgroup (the scratch cgroup's parent) read inside the namespace"), expected, cgroups(&outside)?)
+        })?
+        .join()
+    })
+}
+
+fn cgroup2_mount_rooted_at_namespace_root() -> Outcome {
+    in_scratch_cgroup(|dir| {
+        let scratch_inode = std::fs::metadata(dir).at(&format!("stat {dir}"))?.ino();
+        spawn(Spawn::clone(&[Kind::Cgroup, Kind::Mnt]), move |_| {
+            // A tmpfs of this private mount namespace holds the mount point.
+            mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
+            std::fs::create_dir("/tmp/cgroup2").at("mkdir /tmp/cgroup2")?;
+            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), None::<&str>).at("mounting cgroup2 on /tmp/cgroup2")?;
+            let root_inode = std::fs::metadata("/tmp/cgroup2").at("stat /tmp/cgroup2")?.ino();
+            expect_eq("inode of the new mount's root vs the scratch cgroup (the namespace root)", scratch_inode, root_inode)?;
+            let procs = std::fs::read_to_string("/tmp/cgroup2/cgroup.procs").at("reading /tmp/cgroup2/cgroup.procs")?;
+            let me = getpid().to_string();
+            expect_that("cgroup.procs of the mount's root", procs.lines().any(|l| l == me), format!("lists this process ({me})"), procs.replace('\n', " "))?;
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
+            let root = mountinfo
+                .lines()
+                .map(|l| l.split(' ').collect::<Vec<_>>())
+                .find(|f| f.get(4) == Some(&"/tmp/cgroup2"))
+                .map(|f| f[3].to_string());
+            expect_eq("the root field of the new mount in mountinfo", Some("/".to_string()), root)
+        })?
+        .join()
+    })
+}
+
+fn flag_ignored_when_configured_out() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        let flag = nix::sched::CloneFlags::CLONE_NEWCGROUP;
+        nix::sched::unshare(flag).at("unshare(CLONE_NEWCGROUP) with CONFIG_CGROUPS off")?;
+        crate::sys::try_clone(flag.bits()).at("clone(CLONE_NEWCGROUP) with CONFIG_CGROUPS off")?;
+        match std::fs::symlink_metadata("/proc/self/ns/cgroup") {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Stop::fail("looking up /proc/self/ns/cgroup", "no such entry (ENOENT)", e.to_string())),
+            Ok(_) => Err(Stop::fail("looking up /proc/self/ns/cgroup", "no such entry (ENOENT)", "it exists")),
+        }
+    })?
+    .join()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+
+    #[test]
+    fn paths_relative_to_a_namespace_root() {
+        assert_eq!(relative("/a/b", "/a/b"), "/");
+        assert_eq!(relative("/a/b", "/a"), "/..");
+        assert_eq!(relative("/a/b", "/"), "/../..");
+        assert_eq!(relative("/a/b", "/a/c/d"), "/../c/d");
+        assert_eq!(relative("/", "/x/y"), "/x/y");
+        assert_eq!(relative("/a", "/a/b"), "/b");
+    }
+}

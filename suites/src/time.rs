@@ -1,0 +1,508 @@
+//! Time namespaces: per-namespace offsets of CLOCK_MONOTONIC and CLOCK_BOOTTIME
+//! (time_namespaces(7), Linux 5.6).
+//!
+//! unshare(CLONE_NEWTIME) leaves the caller in its time namespace: the new one is for its
+//! children (/proc/self/ns/time_for_children). Its offsets are written to
+//! /proc/self/timens_offsets before the first child enters, which freezes them.
+
+use crate::sys::{own_ns, write_file};
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use nsconform_harness::host::facts;
+use nsconform_harness::process::creation_error;
+use nsconform_harness::userns::become_root;
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use std::ffi::{CStr, CString};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "time.monotonic-clocks-offset",
+        statement: "CLOCK_MONOTONIC, _RAW and _COARSE read in a time namespace are shifted by its monotonic offset (vDSO and system call)",
+        reference: "time_namespaces(7); timens_add_monotonic() in include/linux/time_namespace.h; posix_get_monotonic_*() in kernel/time/posix-timers.c; the vDSO's time-namespace page",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_new_namespace(|| child_sees_shift(MONOTONIC, MONOTONIC_OFFSET)),
+    },
+    Check {
+        id: "time.boottime-clocks-offset",
+        statement: "CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM and /proc/uptime read in a time namespace are shifted by its boottime offset",
+        reference: "time_namespaces(7); timens_add_boottime(); posix_get_boottime_timespec() in kernel/time/posix-timers.c; uptime_proc_show() in fs/proc/uptime.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_new_namespace(|| child_sees_shift(BOOTTIME, BOOTTIME_OFFSET)),
+    },
+    Check {
+        id: "time.realtime-not-offset",
+        statement: "CLOCK_REALTIME, _COARSE and CLOCK_TAI are not shifted in a time namespace with monotonic and boottime offsets",
+        reference: "time_namespaces(7): only CLOCK_MONOTONIC and CLOCK_BOOTTIME are virtualised; posix_get_realtime_timespec() in kernel/time/posix-timers.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: || in_new_namespace(|| child_sees_shift(REALTIME, 0)),
+    },
+    Check {
+        id: "time.child-namespace-inherits-offsets",
+        statement: "A time namespace created inside another starts with its parent's offsets",
+        reference: "time_namespaces(7); clone_time_ns() copies old_ns->offsets, kernel/time/namespace.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: child_namespace_inherits_offsets,
+    },
+    Check {
+        id: "time.offsets-frozen-after-first-entry",
+        statement: "timens_offsets can be rewritten until the first process enters the namespace, then gives EACCES",
+        reference: "time_namespaces(7) /proc/PID/timens_offsets; proc_timens_set_offset() checks frozen_offsets, set by timens_commit(), kernel/time/namespace.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: offsets_frozen_after_first_entry,
+    },
+    Check {
+        id: "time.offsets-bad-clock-or-nsec-einval",
+        statement: "timens_offsets refuses a clock other than CLOCK_MONOTONIC or CLOCK_BOOTTIME, nsec >= 1e9 or a malformed line with EINVAL",
+        reference: "time_namespaces(7); timens_offsets_write() in fs/proc/base.c; proc_timens_set_offset() in kernel/time/namespace.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: offsets_bad_clock_or_nsec_einval,
+    },
+    Check {
+        id: "time.offsets-out-of-range-erange",
+        statement: "timens_offsets refuses an offset that makes the clock negative or exceed KTIME_SEC_MAX / 2 with ERANGE",
+        reference: "time_namespaces(7); proc_timens_set_offset() in kernel/time/namespace.c",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: offsets_out_of_range_erange,
+    },
+    Check {
+        id: "time.offsets-need-cap-sys-time-in-owner",
+        statement: "Writing timens_offsets without CAP_SYS_TIME in the time namespace's owning user namespace gives EPERM",
+        reference: "time_namespaces(7); proc_timens_set_offset() checks file_ns_capable(file, time_ns->user_ns, CAP_SYS_TIME)",
+        needs: &[Need::Kind(Kind::Time), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: offsets_need_cap_sys_time_in_owner,
+    },
+    Check {
+        id: "time.offsets-survive-execve",
+        statement: "A program executed in a time namespace (cat /proc/uptime) sees its offset",
+        reference: "time_namespaces(7); the namespace belongs to the task, and execve() maps the vDSO of its time namespace (vdso_join_timens(), timens_on_fork())",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: offsets_survive_execve,
+    },
+    Check {
+        id: "time.vfork-after-unshare",
+        statement: "After unshare(CLONE_NEWTIME), posix_spawn (CLONE_VM | CLONE_VFORK) gives EINVAL (before 6.12) or runs a program that is in the new namespace after execve",
+        reference: "copy_process() refused CLONE_VM while time_ns != time_ns_for_children (5.6 to 6.1); later copy_namespaces() shares the nsproxy with CLONE_VM and exec_task_namespaces() in kernel/nsproxy.c switches on execve",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: vfork_after_unshare,
+    },
+    Check {
+        id: "time.thread-after-unshare",
+        statement: "After unshare(CLONE_NEWTIME), pthread_create gives EINVAL (before 6.12) or creates a thread that stays in the caller's time namespace",
+        reference: "copy_process() refused CLONE_THREAD while time_ns != time_ns_for_children (5.6 to 6.1); later copy_namespaces() in kernel/nsproxy.c shares the nsproxy with CLONE_VM",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: thread_after_unshare,
+    },
+    Check {
+        id: "time.clone3-creates-namespace",
+        statement: "clone3(CLONE_NEWTIME) starts the child in a new time namespace",
+        reference: "clone(2) CLONE_NEWTIME (clone3 only: the bit is part of CSIGNAL in clone); clone3_args_valid() in kernel/fork.c, fixed by \"fork: allow CLONE_NEWTIME in clone3 flags\" (2023)",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: clone3_creates_namespace,
+    },
+    Check {
+        id: "time.flag-refused-when-configured-out",
+        statement: "With CONFIG_TIME_NS off, unshare and clone3 with CLONE_NEWTIME give EINVAL and /proc/self/ns lacks time",
+        reference: "copy_time_ns() stub in include/linux/time_namespace.h; clone(2) cannot carry CLONE_NEWTIME (a CSIGNAL bit), so clone3(2) is used; proc_ns_dir_entries in fs/proc/namespaces.c",
+        needs: &[Need::KindDisabled(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: refused_when_configured_out,
+    },
+];
+
+const NSEC_PER_SEC: i64 = 1_000_000_000;
+/// Offsets large enough that no unshifted reading can fall in the shifted window.
+const MONOTONIC_OFFSET: i64 = 10 * 86_400;
+const BOOTTIME_OFFSET: i64 = 20 * 86_400;
+/// The kernel releases where a CLONE_VM child after unshare(CLONE_NEWTIME) is allowed.
+const VM_SHARING_ALLOWED: (u32, u32, u32) = (6, 12, 0);
+const OFFSETS: &str = "/proc/self/timens_offsets";
+
+#[derive(Clone, Copy)]
+struct Clock {
+    id: libc::clockid_t,
+    name: &'static str,
+}
+
+const MONOTONIC: &[Clock] = &[
+    Clock { id: libc::CLOCK_MONOTONIC, name: "CLOCK_MONOTONIC" },
+    Clock { id: libc::CLOCK_MONOTONIC_RAW, name: "CLOCK_MONOTONIC_RAW" },
+    Clock { id: libc::CLOCK_MONOTONIC_COARSE, name: "CLOCK_MONOTONIC_COARSE" },
+];
+const BOOTTIME: &[Clock] = &[
+    Clock { id: libc::CLOCK_BOOTTIME, name: "CLOCK_BOOTTIME" },
+    Clock { id: libc::CLOCK_BOOTTIME_ALARM, name: "CLOCK_BOOTTIME_ALARM" },
+];
+const REALTIME: &[Clock] = &[
+    Clock { id: libc::CLOCK_REALTIME, name: "CLOCK_REALTIME" },
+    Clock { id: libc::CLOCK_REALTIME_COARSE, name: "CLOCK_REALTIME_COARSE" },
+    Clock { id: libc::CLOCK_TAI, name: "CLOCK_TAI" },
+];
+
+/// unshare(CLONE_NEWTIME), judged like every namespace creation; fails unless
+/// /proc/self/ns/time_for_children then names a new namespace.
+pub(crate) fn enter_for_children() -> Outcome {
+    let own = own_ns("time")?;
+    enter(&[Kind::Time])?;
+    let pending = own_ns("time_for_children")?;
+    expect_that(
+        "/proc/self/ns/time_for_children after unshare(CLONE_NEWTIME)",
+        pending != own,
+        format!("a new namespace, not the caller's ({own})"),
+        format!("the caller's own ({pending}): CLONE_NEWTIME was ignored"),
+    )
+}
+
+fn offsets_text(monotonic: i64, boottime: i64) -> String {
+    // Numeric clock ids: 5.6 accepts only those, later kernels also the names.
+    format!("{} {monotonic} 0\n{} {boottime} 0\n", libc::CLOCK_MONOTONIC, libc::CLOCK_BOOTTIME)
+}
+
+fn set_offsets(monotonic: i64, boottime: i64) -> Outcome {
+    let text = offsets_text(monotonic, boottime);
+    write_file(OFFSETS, &text).at(&format!("writing {text:?} to {OFFSETS}"))
+}
+
+/// In a forked process: a new time namespace for its children, with the test offsets.
+fn in_new_namespace(then: fn() -> Outcome) -> Outcome {
+    spawn(Spawn::fork(), move |_| {
+        enter_for_children()?;
+        set_offsets(MONOTONIC_OFFSET, BOOTTIME_OFFSET)?;
+        then()
+    })?
+    .join()
+}
+
+/// Nanoseconds of `clock`, through libc (the vDSO where it serves the clock) or the system call.
+fn read_clock(clock: libc::clockid_t, syscall: bool) -> Result<i64, Errno> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to fill.
+    let ret = if syscall {
+        unsafe { libc::syscall(libc::SYS_clock_gettime, clock, &mut ts) as libc::c_int }
+    } else {
+        unsafe { libc::clock_gettime(clock, &mut ts) }
+    };
+    Errno::result(ret)?;
+    Ok(ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec)
+}
+
+fn read_all(clocks: &[Clock]) -> Result<Vec<[i64; 2]>, Stop> {
+    clocks
+        .iter()
+        .map(|c| Ok([read_clock(c.id, false).at(&format!("clock_gettime({})", c.name))?, read_clock(c.id, true).at(&format!("syscall clock_gettime({})", c.name))?]))
+        .collect()
+}
+
+/// /proc/uptime's first field, in hundredths of a second.
+fn uptime_centis(text: &str) -> Result<i64, Stop> {
+    let step = format!("parsing /proc/uptime {text:?}");
+    let first = text.split_whitespace().next().ok_or_else(|| Stop::fail(&step, "two fields", "none"))?;
+    let (secs, centis) = first.split_once('.').ok_or_else(|| Stop::fail(&step, "seconds.hundredths", first))?;
+    Ok(secs.parse::<i64>().at(&step)? * 100 + centis.parse::<i64>().at(&step)?)
+}
+
+/// Fails unless `observed` (ns) lies within [low, high] shifted by `offset` seconds.
+fn expect_shifted(what: &str, low: i64, high: i64, offset: i64, observed: i64) -> Outcome {
+    let (low, high) = (low + offset * NSEC_PER_SEC, high + offset * NSEC_PER_SEC);
+    expect_that(what, (low..=high).contains(&observed), format!("between {low} and {high} ns (offset {offset} s)"), format!("{observed} ns"))
+}
+
+fn expect_uptime_shifted(what: &str, low: i64, high: i64, offset: i64, centis: i64) -> Outcome {
+    let to_centis = |ns: i64| (ns + offset * NSEC_PER_SEC) / (NSEC_PER_SEC / 100);
+    let (low, high) = (to_centis(low), to_centis(high));
+    expect_that(what, (low..=high).contains(&centis), format!("between {low} and {high} hundredths (offset {offset} s)"), format!("{centis}"))
+}
+
+/// Forks a child into the pending time namespace. What it reads of `clocks` (and, with
+/// CLOCK_BOOTTIME, /proc/uptime) must lie between this process's readings before and after,
+/// shifted by `offset` seconds.
+fn child_sees_shift(clocks: &[Clock], offset: i64) -> Outcome {
+    // Clocks this system cannot read at all (CLOCK_BOOTTIME_ALARM without an RTC) are left out.
+    let clocks: Vec<Clock> = clocks.iter().copied().filter(|c| read_clock(c.id, true).is_ok()).collect();
+    let pending = own_ns("time_for_children")?;
+    let before = read_all(&clocks)?;
+    let boot_before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+    let inner = clocks.clone();
+    let mut child = spawn(Spawn::fork(), move |to_parent| {
+        let readings = (own_ns("time")?, read_all(&inner)?, std::fs::read_to_string("/proc/uptime").at("reading /proc/uptime")?);
+        to_parent.send("its namespace and readings", &readings)
+    })?;
+    let (ns, inside, uptime) = child.recv::<(u64, Vec<[i64; 2]>, String)>("its namespace and readings")?;
+    let after = read_all(&clocks)?;
+    let boot_after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+    expect_eq("the child's time namespace vs its parent's time_for_children", pending, ns)?;
+    for (i, clock) in clocks.iter().enumerate() {
+        for (k, how) in ["clock_gettime (vDSO)", "the clock_gettime system call"].iter().enumerate() {
+            expect_shifted(&format!("{} read in the namespace through {how}", clock.name), before[i][0], after[i][1], offset, inside[i][k])?;
+        }
+    }
+    if clocks.iter().any(|c| c.id == libc::CLOCK_BOOTTIME) {
+        expect_uptime_shifted("/proc/uptime read in the namespace", boot_before, boot_after, offset, uptime_centis(&uptime)?)?;
+    }
+    child.join()
+}
+
+fn child_namespace_inherits_offsets() -> Outcome {
+    in_new_namespace(|| {
+        spawn(Spawn::fork(), |_| {
+            // Inside the first namespace, a second one for the children, offsets untouched:
+            // they read what this process reads.
+            enter_for_children()?;
+            child_sees_shift(&[MONOTONIC, BOOTTIME].concat(), 0)
+        })?
+        .join()
+    })
+}
+
+fn offsets_frozen_after_first_entry() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        enter_for_children()?;
+        set_offsets(MONOTONIC_OFFSET, BOOTTIME_OFFSET)?;
+        set_offsets(MONOTONIC_OFFSET + 1, BOOTTIME_OFFSET + 1)?;
+        spawn(Spawn::fork(), |_| Ok(()))?.join()?;
+        expect_errno("writing timens_offsets after a child entered the namespace", Errno::EACCES, write_file(OFFSETS, &offsets_text(1, 1)))
+    })?
+    .join()
+}
+
+fn offsets_bad_clock_or_nsec_einval() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        enter_for_children()?;
+        let bad = [
+            ("CLOCK_REALTIME (0)", "0 1 0"),
+            ("CLOCK_PROCESS_CPUTIME_ID (2)", "2 1 0"),
+            ("CLOCK_MONOTONIC_RAW (4)", "4 1 0"),
+            ("CLOCK_BOOTTIME_ALARM (9)", "9 1 0"),
+            ("nsec = 1000000000", "1 0 1000000000"),
+            ("a missing nsec field", "1 1"),
+        ];
+        for (what, text) in bad {
+            expect_errno(&format!("writing {what} ({text:?}) to timens_offsets"), Errno::EINVAL, write_file(OFFSETS, text))?;
+        }
+        set_offsets(1, 1)
+    })?
+    .join()
+}
+
+fn offsets_out_of_range_erange() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        enter_for_children()?;
+        // KTIME_SEC_MAX is 9223372036 s; the shifted clock must stay within [0, KTIME_SEC_MAX / 2].
+        let bad = [
+            ("CLOCK_MONOTONIC shifted below zero", "1 -9000000000 0"),
+            ("CLOCK_BOOTTIME shifted past KTIME_SEC_MAX / 2", "7 9000000000 0"),
+            ("an offset beyond KTIME_SEC_MAX", "1 9300000000 0"),
+        ];
+        for (what, text) in bad {
+            expect_errno(&format!("writing {what} ({text:?}) to timens_offsets"), Errno::ERANGE, write_file(OFFSETS, text))?;
+        }
+        set_offsets(1, 1)
+    })?
+    .join()
+}
+
+fn offsets_need_cap_sys_time_in_owner() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        enter_for_children()?;
+        // Every capability in a new user namespace, none in the one owning the time namespace.
+        become_root().at("becoming root of a new user namespace")?;
+        expect_errno(
+            "writing timens_offsets from a user namespace that does not own the time namespace",
+            Errno::EPERM,
+            write_file(OFFSETS, &offsets_text(MONOTONIC_OFFSET, BOOTTIME_OFFSET)),
+        )
+    })?
+    .join()
+}
+
+const CAT: &str = "/bin/cat";
+
+fn cat_uptime_available() -> Outcome {
+    match std::fs::metadata(CAT) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Stop::skip(format!("{CAT} is needed as the program to execute: {e}"))),
+    }
+}
+
+fn offsets_survive_execve() -> Outcome {
+    cat_uptime_available()?;
+    in_new_namespace(|| {
+        let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+        let mut child = spawn(Spawn::fork(), |to_parent| {
+            let out = std::process::Command::new(CAT).arg("/proc/uptime").output().at(&format!("running {CAT} /proc/uptime"))?;
+            to_parent.send("what cat printed", &String::from_utf8_lossy(&out.stdout).into_owned())
+        })?;
+        let printed = child.recv::<String>("what cat printed")?;
+        let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+        expect_uptime_shifted(&format!("/proc/uptime printed by {CAT} in the namespace"), before, after, BOOTTIME_OFFSET, uptime_centis(&printed)?)?;
+        child.join()
+    })
+}
+
+/// posix_spawn(3) of `argv` with its standard output read back; the error is posix_spawn's.
+fn posix_spawn_output(argv: &[&CStr]) -> Result<Result<String, Errno>, Stop> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 returns, which we then own.
+    Errno::result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).at("pipe2")?;
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut libc::c_char).collect();
+    args.push(std::ptr::null_mut());
+    let env: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file actions are initialised before use and destroyed after; argv and envp
+    // are null-terminated arrays of C strings that outlive the call.
+    let ret = unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, write_end.as_raw_fd(), 1);
+        let ret = libc::posix_spawn(&mut pid, argv[0].as_ptr(), &actions, std::ptr::null(), args.as_ptr(), env.as_ptr());
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        ret
+    };
+    drop(write_end);
+    if ret != 0 {
+        return Ok(Err(Errno::from_raw(ret)));
+    }
+    let mut out = String::new();
+    std::fs::File::from(read_end).read_to_string(&mut out).at("reading the spawned program's output")?;
+    let status = waitpid(Pid::from_raw(pid), None).at("waitpid on the spawned program")?;
+    expect_eq("the spawned program's wait status", WaitStatus::Exited(Pid::from_raw(pid), 0), status)?;
+    Ok(Ok(out))
+}
+
+/// Fails with `errno` from a CLONE_VM child after unshare(CLONE_NEWTIME) only where the kernel
+/// still refused those (before 6.12).
+fn refused_before_vm_sharing(step: &str, errno: Errno) -> Outcome {
+    let release = &facts().release;
+    if errno == Errno::EINVAL && facts().version < VM_SHARING_ALLOWED {
+        return Ok(());
+    }
+    let expected = if facts().version < VM_SHARING_ALLOWED { "success or EINVAL" } else { "success (Linux 6.12+)" };
+    Err(Stop::fail(step, expected, format!("{errno} on {release}")))
+}
+
+fn vfork_after_unshare() -> Outcome {
+    cat_uptime_available()?;
+    spawn(Spawn::fork(), |_| {
+        enter_for_children()?;
+        set_offsets(0, BOOTTIME_OFFSET)?;
+        let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+        let (cat, path) = (CString::new(CAT).unwrap_or_default(), c"/proc/uptime");
+        let spawned = posix_spawn_output(&[&cat, path])?;
+        let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+        match spawned {
+            Err(errno) => refused_before_vm_sharing("posix_spawn after unshare(CLONE_NEWTIME)", errno),
+            Ok(printed) => expect_uptime_shifted(
+                "/proc/uptime printed by the posix_spawn'd cat (in the new namespace after execve)",
+                before,
+                after,
+                BOOTTIME_OFFSET,
+                uptime_centis(&printed)?,
+            ),
+        }
+    })?
+    .join()
+}
+
+fn thread_after_unshare() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        let own = own_ns("time")?;
+        enter_for_children()?;
+        let created = std::thread::Builder::new().spawn(|| nsconform_harness::kind::ns_inode("thread-self", "time").map_err(|e| e.to_string()));
+        match created {
+            Err(e) => refused_before_vm_sharing("pthread_create after unshare(CLONE_NEWTIME)", Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            Ok(thread) => {
+                let ino = thread.join().map_err(|_| Stop::fail("joining the thread", "its answer", "it panicked"))?;
+                let ino = ino.map_err(|e| Stop::fail("reading /proc/thread-self/ns/time in the thread", "an inode", e))?;
+                expect_eq("the thread's time namespace vs the caller's", own, ino)
+            }
+        }
+    })?
+    .join()
+}
+
+/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER0, include/uapi/linux/sched.h).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// clone3(CLONE_NEWTIME) with fork semantics: Ok(0) in the child, Ok(pid) in the parent.
+fn clone3_newtime() -> Result<libc::pid_t, Errno> {
+    let args = CloneArgs { flags: libc::CLONE_NEWTIME as u64, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    // SAFETY: single-threaded caller; a null stack gives the child a copy of ours, as fork does.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) };
+    Errno::result(ret).map(|pid| pid as libc::pid_t)
+}
+
+fn clone3_creates_namespace() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        let parents = own_ns("time")?;
+        let pid = match clone3_newtime() {
+            Ok(0) => {
+                let moved = own_ns("time").is_ok_and(|ns| ns != parents);
+                // SAFETY: leaves the child at once.
+                unsafe { libc::_exit(if moved { 0 } else { 1 }) }
+            }
+            Ok(pid) => Pid::from_raw(pid),
+            Err(Errno::EINVAL) if facts().version < (6, 3, 0) => {
+                return Err(Stop::skip(format!(
+                    "clone3 refuses CLONE_NEWTIME with EINVAL on {}: before \"fork: allow CLONE_NEWTIME in clone3 flags\" (6.3, and only some stable releases) it counted as a CSIGNAL bit",
+                    facts().release
+                )))
+            }
+            Err(errno) => return Err(creation_error(&[Kind::Time], errno, "clone3")),
+        };
+        let status = waitpid(pid, None).at("waitpid on the clone3 child")?;
+        expect_eq("the clone3 child's verdict (0: its time namespace differs from its parent's)", WaitStatus::Exited(pid, 0), status)
+    })?
+    .join()
+}
+
+fn refused_when_configured_out() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        expect_errno("unshare(CLONE_NEWTIME)", Errno::EINVAL, nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)))?;
+        match clone3_newtime() {
+            Ok(0) => unsafe { libc::_exit(0) },
+            Ok(pid) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(Stop::fail("clone3(CLONE_NEWTIME)", "EINVAL", format!("a child ({pid})")));
+            }
+            // Kernels without clone3 (before 5.3) cannot be asked.
+            Err(Errno::ENOSYS) => (),
+            Err(errno) => expect_eq("clone3(CLONE_NEWTIME)", Errno::EINVAL, errno)?,
+        }
+        for entry in ["time", "time_for_children"] {
+            let path = format!("/proc/self/ns/{entry}");
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (),
+                Err(e) => return Err(Stop::fail(format!("looking up {path}"), "no such entry (ENOENT)", e.to_string())),
+                Ok(_) => return Err(Stop::fail(format!("looking up {path}"), "no such entry (ENOENT)", "it exists")),
+            }
+        }
+        Ok(())
+    })?
+    .join()
+}
