@@ -8,6 +8,7 @@ commands:
   run [OPTIONS] [FILTER...]   run the checks against the running kernel (see `nsconform run --help`)
   list [FILTER...]            print the catalogue: id, behaviour, reference and needs of each check
   vm [OPTIONS] [FILTER...]    boot a kernel in QEMU and run the checks inside (see `nsconform vm --help`)
+  matrix [OPTIONS]            run the kernel matrix of ci/kernels.toml against its expectations
   help                        print this help
 
 Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage
@@ -27,6 +28,7 @@ fn main() {
             nsconform_harness::cli::main(&rest, &checks)
         }
         Some("vm") => nsconform_vm::main(&args[1..], &checks),
+        Some("matrix") => nsconform_vm::matrix::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             0

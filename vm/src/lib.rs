@@ -6,6 +6,7 @@ pub mod console;
 pub mod guest;
 pub mod initramfs;
 pub mod kernel;
+pub mod matrix;
 pub mod modules;
 pub mod outcome;
 pub mod pack;

@@ -79,7 +79,13 @@ pub fn dropped_options(wanted: &[(String, String)], config: &str) -> Vec<String>
         .collect()
 }
 
+/// Unpacks once; concurrent builds of the same tarball (matrix rows) wait for each other.
 fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, Failure> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dest.parent().unwrap_or(Path::new("."))).map_err(|e| Failure::tooling(format!("{}: {e}", dest.display())))?;
+    let lock = std::fs::File::create(dest.with_extension("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", dest.display())))?;
+    // SAFETY: flock on an fd we own; released when `lock` is dropped.
+    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
     if dest.join("Makefile").exists() {
         return Ok(dest.to_path_buf());
     }

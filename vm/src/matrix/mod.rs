@@ -1,0 +1,258 @@
+//! `nsconform matrix`: runs the kernel matrix of ci/kernels.toml (each row a VM run, or the
+//! host), compares every row with its expectations and writes the conformance report.
+
+pub mod expectations;
+pub mod report;
+
+use crate::outcome::progress;
+use nsconform_harness::report::{json::record_from_value, Record};
+use report::Column;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const USAGE: &str = "\
+usage: nsconform matrix [OPTIONS]
+
+Runs the rows of the kernel matrix (ci/kernels.toml): each a kernel and config booted in a VM,
+or the host's running kernel. Compares each row's verdicts with ci/expectations/ROW.txt and
+prints every difference as one line (row, check, expected and observed verdict). Writes
+report.md and report.html (the matrix) and, per row, report.json, junit.xml and ktap.txt.
+
+  --rows A,B,...      only these rows
+  --fast              only the rows marked fast = true (the quick subset CI runs)
+  --jobs N            rows run at once (default: the number of CPUs)
+  --out DIR           where reports go (default nsconform-matrix)
+  --file FILE         the matrix (default ci/kernels.toml)
+  --expectations DIR  the expectations (default ci/expectations)
+  --record            write each finished row's verdicts to its expectations file instead of
+                      comparing (review the change before committing it)
+  --list              print the rows and exit
+
+Exit status: 0 every row ran and matched its expectations, 1 a difference or a row that
+produced no report, 2 bad input.";
+
+#[derive(Deserialize)]
+struct MatrixFile {
+    row: Vec<Row>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Row {
+    pub name: String,
+    pub kernel: String,
+    #[serde(default)]
+    pub fragments: Vec<String>,
+    #[serde(default)]
+    pub fast: bool,
+}
+
+struct Options {
+    rows: Option<Vec<String>>,
+    fast: bool,
+    jobs: usize,
+    out: PathBuf,
+    file: PathBuf,
+    expectations: PathBuf,
+    record: bool,
+    list: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        rows: None,
+        fast: false,
+        jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        out: "nsconform-matrix".into(),
+        file: "ci/kernels.toml".into(),
+        expectations: "ci/expectations".into(),
+        record: false,
+        list: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--rows" => o.rows = Some(value(arg)?.split(',').map(String::from).collect()),
+            "--fast" => o.fast = true,
+            "--jobs" => o.jobs = value(arg)?.parse().ok().filter(|n| *n > 0).ok_or("--jobs wants a positive number")?,
+            "--out" => o.out = value(arg)?.into(),
+            "--file" => o.file = value(arg)?.into(),
+            "--expectations" => o.expectations = value(arg)?.into(),
+            "--record" => o.record = true,
+            "--list" => o.list = true,
+            other => return Err(format!("unknown argument {other:?}; see nsconform matrix --help")),
+        }
+    }
+    Ok(o)
+}
+
+pub fn load(file: &Path) -> Result<Vec<Row>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let matrix: MatrixFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(matrix.row)
+}
+
+/// `nsconform matrix ARGS`: returns the exit status.
+pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
+    match parse(args).and_then(|o| Ok((load(&o.file)?, o))) {
+        Err(e) => {
+            eprintln!("nsconform matrix: {e}");
+            2
+        }
+        Ok((rows, options)) => run(rows, &options),
+    }
+}
+
+fn run(all: Vec<Row>, o: &Options) -> i32 {
+    if let Some(unknown) = o.rows.iter().flatten().find(|name| !all.iter().any(|r| &r.name == *name)) {
+        eprintln!("nsconform matrix: no row named {unknown:?} in {}", o.file.display());
+        return 2;
+    }
+    let rows: Vec<Row> = all
+        .into_iter()
+        .filter(|r| o.rows.as_ref().is_none_or(|names| names.contains(&r.name)) && (!o.fast || r.fast))
+        .collect();
+    if o.list {
+        for r in &rows {
+            println!("{}\t{}\t{}", r.name, r.kernel, r.fragments.join(" "));
+        }
+        return 0;
+    }
+    if let Err(e) = std::fs::create_dir_all(&o.out) {
+        eprintln!("nsconform matrix: {}: {e}", o.out.display());
+        return 2;
+    }
+    let start = Instant::now();
+    let columns = run_rows(&rows, o);
+    let mut differences = Vec::new();
+    for (row, column) in rows.iter().zip(&columns) {
+        let Some(records) = &column.records else {
+            differences.push(format!("{}: produced no report ({})", row.name, column.note));
+            continue;
+        };
+        let path = o.expectations.join(format!("{}.txt", row.name));
+        if o.record {
+            match std::fs::write(&path, expectations::render(&row.name, records)) {
+                Ok(()) => progress(&format!("{}: recorded {} (review before committing)", row.name, path.display())),
+                Err(e) => differences.push(format!("{}: cannot write {}: {e}", row.name, path.display())),
+            }
+            continue;
+        }
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| expectations::parse(&t)) {
+            Ok(expected) => differences.extend(expectations::diff(&row.name, &expected, records)),
+            Err(e) => differences.push(format!("{}: expectations {}: {e}", row.name, path.display())),
+        }
+    }
+    for (name, text) in [("report.md", report::markdown(&columns)), ("report.html", report::html(&columns))] {
+        if let Err(e) = std::fs::write(o.out.join(name), text) {
+            differences.push(format!("cannot write {}: {e}", o.out.join(name).display()));
+        }
+    }
+    progress(&format!("{} rows in {:.0} s; matrix report {}", rows.len(), start.elapsed().as_secs_f64(), o.out.join("report.html").display()));
+    for line in &differences {
+        println!("DIFF {line}");
+    }
+    if differences.is_empty() {
+        println!("every row matches its expectations");
+        0
+    } else {
+        println!("{} differences", differences.len());
+        1
+    }
+}
+
+fn row_command(row: &Row, dir: &Path) -> Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "nsconform".into());
+    let mut cmd = Command::new(exe);
+    if row.kernel == "host" {
+        cmd.arg("run");
+    } else {
+        cmd.args(["vm", "--kernel", &row.kernel, "--out"]).arg(dir.join("vm"));
+        for f in &row.fragments {
+            cmd.arg("--fragment").arg(f);
+        }
+    }
+    for (format, file) in [("json", "report.json"), ("junit", "junit.xml"), ("ktap", "ktap.txt")] {
+        cmd.arg("--report").arg(format!("{format}={}", dir.join(file).display()));
+    }
+    cmd
+}
+
+/// Runs the rows, at most `jobs` at once, each as a child process of this binary.
+fn run_rows(rows: &[Row], o: &Options) -> Vec<Column> {
+    let mut columns: Vec<Option<Column>> = rows.iter().map(|_| None).collect();
+    let mut running: Vec<(usize, Child, Instant)> = Vec::new();
+    let mut next = 0;
+    while next < rows.len() || !running.is_empty() {
+        while running.len() < o.jobs && next < rows.len() {
+            let row = &rows[next];
+            let dir = o.out.join(&row.name);
+            let _ = std::fs::remove_file(dir.join("report.json"));
+            let spawned = std::fs::create_dir_all(&dir)
+                .and_then(|_| std::fs::File::create(dir.join("output.log")))
+                .and_then(|log| row_command(row, &dir).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn());
+            match spawned {
+                Ok(child) => {
+                    progress(&format!("{}: started ({})", row.name, row.kernel));
+                    running.push((next, child, Instant::now()));
+                }
+                Err(e) => columns[next] = Some(Column { name: row.name.clone(), records: None, note: format!("cannot start: {e}") }),
+            }
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut i = 0;
+        while i < running.len() {
+            match running[i].1.try_wait() {
+                Ok(Some(status)) => {
+                    let (index, _, started) = running.remove(i);
+                    columns[index] = Some(finish(&rows[index], &o.out.join(&rows[index].name), status, started.elapsed()));
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    columns.into_iter().map(|c| c.expect("every row ends")).collect()
+}
+
+fn finish(row: &Row, dir: &Path, status: std::process::ExitStatus, took: Duration) -> Column {
+    let kernel = if row.fragments.is_empty() { row.kernel.clone() } else { format!("{} + {}", row.kernel, row.fragments.join(" + ")) };
+    let records = read_report(&dir.join("report.json"));
+    let note = match &records {
+        Some((release, records)) => format!("{kernel}: Linux {release}, {} checks, exit {}, {:.0} s", records.len(), status.code().unwrap_or(-1), took.as_secs_f64()),
+        None => format!("{kernel}: exit {}, no report; see {}", status.code().unwrap_or(-1), dir.join("output.log").display()),
+    };
+    progress(&format!("{}: {note}", row.name));
+    Column { name: row.name.clone(), records: records.map(|(_, r)| r), note }
+}
+
+fn read_report(path: &Path) -> Option<(String, Vec<Record>)> {
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let records = doc["checks"].as_array()?.iter().map(record_from_value).collect::<Option<Vec<_>>>()?;
+    Some((doc["kernel"].as_str()?.to_string(), records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_file_parses_and_names_existing_fragments() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let rows = load(&root.join("ci/kernels.toml")).unwrap();
+        assert!(rows.iter().any(|r| r.kernel == "host"));
+        assert!(rows.iter().filter(|r| r.fast).count() >= 3);
+        for row in &rows {
+            for f in &row.fragments {
+                assert!(root.join(f).exists(), "{}: {f} missing", row.name);
+            }
+            assert!(root.join("ci/expectations").join(format!("{}.txt", row.name)).exists(), "{}: no expectations", row.name);
+        }
+    }
+}

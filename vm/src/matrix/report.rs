@@ -1,0 +1,191 @@
+//! The conformance report across the matrix: kernel/config (columns) x behaviour (rows),
+//! grouped by namespace kind, as Markdown and as one self-contained HTML page. A behaviour
+//! whose verdict differs between columns is marked, so kernel differences stand out.
+
+use nsconform_harness::report::{Record, Verdict};
+use std::collections::BTreeMap;
+
+/// One column: a matrix row's name and its records (`None` when the row produced no report).
+pub struct Column {
+    pub name: String,
+    pub records: Option<Vec<Record>>,
+    pub note: String,
+}
+
+struct Line<'a> {
+    id: &'a str,
+    statement: &'a str,
+    reference: &'a str,
+    cells: Vec<Option<&'a Verdict>>,
+}
+
+fn lines(columns: &[Column]) -> BTreeMap<&str, Vec<Line<'_>>> {
+    let mut ids: Vec<(&str, &str, &str)> = Vec::new();
+    for r in columns.iter().flat_map(|c| c.records.iter().flatten()) {
+        if !ids.iter().any(|(id, _, _)| *id == r.id) {
+            ids.push((&r.id, &r.statement, &r.reference));
+        }
+    }
+    let mut groups: BTreeMap<&str, Vec<Line>> = BTreeMap::new();
+    for (id, statement, reference) in ids {
+        let cells = columns
+            .iter()
+            .map(|c| c.records.as_ref().and_then(|rs| rs.iter().find(|r| r.id == id)).map(|r| &r.verdict))
+            .collect();
+        let kind = id.split('.').next().unwrap_or("other");
+        groups.entry(kind).or_default().push(Line { id, statement, reference, cells });
+    }
+    groups
+}
+
+fn word(cell: Option<&Verdict>) -> &'static str {
+    cell.map(Verdict::word).unwrap_or("-")
+}
+
+fn detail(cell: Option<&Verdict>) -> String {
+    match cell {
+        Some(Verdict::Skip(reason)) => reason.clone(),
+        Some(Verdict::Fail(f)) => format!("{}: expected {}, observed {}", f.step, f.expected, f.observed),
+        Some(Verdict::Pass) | None => String::new(),
+    }
+}
+
+/// Verdicts differ between the columns that ran the check.
+fn differs(line: &Line) -> bool {
+    let mut present = line.cells.iter().flatten().map(|v| v.word());
+    let first = present.next();
+    present.any(|w| Some(w) != first)
+}
+
+pub fn markdown(columns: &[Column]) -> String {
+    let mut out = String::from("# nsconform conformance matrix\n\n");
+    for c in columns {
+        out.push_str(&format!("- **{}**: {}\n", c.name, c.note));
+    }
+    out.push_str("\nA behaviour marked ≠ has different verdicts across the columns; notes below the tables give every SKIP reason and FAIL message.\n");
+    let mut notes = Vec::new();
+    for (kind, lines) in lines(columns) {
+        out.push_str(&format!("\n## {kind}\n\n| behaviour |"));
+        for c in columns {
+            out.push_str(&format!(" {} |", c.name));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---|".repeat(columns.len()));
+        out.push('\n');
+        for line in &lines {
+            let mark = if differs(line) { " ≠" } else { "" };
+            out.push_str(&format!("| `{}`{mark} |", line.id));
+            for (c, cell) in columns.iter().zip(&line.cells) {
+                let text = detail(*cell);
+                if text.is_empty() {
+                    out.push_str(&format!(" {} |", word(*cell)));
+                } else {
+                    notes.push(format!("{}. {} / `{}`: {}", notes.len() + 1, c.name, line.id, text.replace('|', "\\|")));
+                    out.push_str(&format!(" {} [{}] |", word(*cell), notes.len()));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str("\n## Notes\n\n");
+    for n in notes {
+        out.push_str(&n);
+        out.push('\n');
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub fn html(columns: &[Column]) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nsconform conformance matrix</title>\n<style>\n\
+         body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n\
+         table{border-collapse:collapse;margin-bottom:1.5em}\n\
+         th,td{border:1px solid #ccc;padding:3px 8px;text-align:center}\n\
+         th.kind{background:#333;color:#fff;text-align:left}\n\
+         td.id{text-align:left;font-family:monospace}\n\
+         tr.differs td.id{background:#fff3c4}\n\
+         td.PASS{background:#d8f5d0}td.FAIL{background:#f7c5c5;font-weight:bold}td.SKIP{background:#e8e8e8}td.none{background:#fff}\n\
+         details{font-size:12px;text-align:left;max-width:22em}summary{cursor:pointer}\n\
+         thead th{position:sticky;top:0;background:#f4f4f4}\n\
+         </style></head><body>\n<h1>nsconform conformance matrix</h1>\n<ul>\n",
+    );
+    for c in columns {
+        out.push_str(&format!("<li><b>{}</b>: {}</li>\n", escape(&c.name), escape(&c.note)));
+    }
+    out.push_str("</ul>\n<p>Yellow behaviours differ between columns. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
+    for c in columns {
+        out.push_str(&format!("<th>{}</th>", escape(&c.name)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (kind, lines) in lines(columns) {
+        out.push_str(&format!("<tr><th class=\"kind\" colspan=\"{}\">{}</th></tr>\n", columns.len() + 1, escape(kind)));
+        for line in &lines {
+            let class = if differs(line) { " class=\"differs\"" } else { "" };
+            out.push_str(&format!(
+                "<tr{class}><td class=\"id\" title=\"{}&#10;{}\">{}</td>",
+                escape(line.statement),
+                escape(line.reference),
+                escape(line.id)
+            ));
+            for cell in &line.cells {
+                let text = detail(*cell);
+                let w = word(*cell);
+                let class = if cell.is_some() { w } else { "none" };
+                if text.is_empty() {
+                    out.push_str(&format!("<td class=\"{class}\">{w}</td>"));
+                } else {
+                    out.push_str(&format!(
+                        "<td class=\"{class}\" title=\"{t}\"><details><summary>{w}</summary>{t}</details></td>",
+                        t = escape(&text)
+                    ));
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+    }
+    out.push_str("</tbody></table>\n</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record(id: &str, verdict: Verdict) -> Record {
+        Record { id: id.into(), statement: "s".into(), reference: "r".into(), kinds: vec![], verdict, duration: Duration::ZERO }
+    }
+
+    fn columns() -> Vec<Column> {
+        vec![
+            Column { name: "6.1".into(), note: "debian:6.1".into(), records: Some(vec![record("uts.a", Verdict::Pass), record("pid.b", Verdict::Pass)]) },
+            Column {
+                name: "no-uts".into(),
+                note: "minimal".into(),
+                records: Some(vec![record("uts.a", Verdict::Skip("CONFIG_UTS_NS is not set".into())), record("pid.b", Verdict::Pass)]),
+            },
+            Column { name: "broken".into(), note: "no report".into(), records: None },
+        ]
+    }
+
+    #[test]
+    fn markdown_groups_by_kind_and_marks_differences() {
+        let md = markdown(&columns());
+        assert!(md.contains("## pid\n\n| behaviour | 6.1 | no-uts | broken |"), "{md}");
+        assert!(md.contains("| `uts.a` ≠ | PASS | SKIP [1] | - |"), "{md}");
+        assert!(md.contains("| `pid.b` | PASS | PASS | - |"), "{md}");
+        assert!(md.contains("1. no-uts / `uts.a`: CONFIG_UTS_NS is not set"), "{md}");
+    }
+
+    #[test]
+    fn html_is_self_contained_with_reasons_on_hover_and_click() {
+        let page = html(&columns());
+        assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script src") && !page.contains("<link"));
+        assert!(page.contains("<tr class=\"differs\"><td class=\"id\""), "{page}");
+        assert!(page.contains("title=\"CONFIG_UTS_NS is not set\"><details><summary>SKIP</summary>CONFIG_UTS_NS is not set</details>"), "{page}");
+    }
+}
