@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs rows of the kernel matrix (all by default, or those named) against their expectations,
+# after installing what they need: QEMU, and for source-built rows the kernel source and
+# its build tools. Reports go to nsconform-matrix/. Usage: ci/matrix.sh [ROW...] [-- OPTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do rows+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+ci/install-qemu.sh >/dev/null
+if grep -q linux-source ci/kernels.toml && [ ! -e /usr/src/linux-source-6.12.tar.xz ]; then
+  echo "installing linux-source-6.12 and the kernel build tools"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+    linux-source-6.12 bc flex bison libelf-dev libssl-dev build-essential xz-utils >/dev/null
+fi
+selection=()
+if [ ${#rows[@]} -gt 0 ]; then selection=(--rows "$(IFS=,; echo "${rows[*]}")"); fi
+cargo run --release --quiet -- matrix "${selection[@]}" "$@"
