@@ -27,7 +27,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 match (facts.kind_configured(kind), kind.config_option()) {
                     (_, None) => Some(format!("{kind} namespaces cannot be configured out")),
                     (Some(true), Some(option)) => {
-                        Some(format!("{option}=y: the kind is built in, so its refusal cannot be observed"))
+                        Some(format!("{option}=y: this check needs the kind configured out"))
                     }
                     (None, Some(option)) => Some(format!("no kernel config was found to tell whether {option} is off")),
                     (Some(false), _) => None,
@@ -122,7 +122,7 @@ mod tests {
     #[case::userns_only_needs_no_admin(&[Need::Kind(Kind::User)], Some(ALL_ON), false, Ok(()), Decision::Run { in_userns: false })]
     #[case::userns_forbidden(&[Need::Kind(Kind::User)], Some(ALL_ON), false, Err("forbidden".into()), skip("forbidden"))]
     #[case::disabled_check_on_enabled_kind(&[Need::KindDisabled(Kind::Uts)], Some(ALL_ON), true, Ok(()),
-        skip("CONFIG_UTS_NS=y: the kind is built in, so its refusal cannot be observed"))]
+        skip("CONFIG_UTS_NS=y: this check needs the kind configured out"))]
     #[case::disabled_check_on_disabled_kind(&[Need::KindDisabled(Kind::Uts)], Some(UTS_OFF), true, Ok(()), Decision::Run { in_userns: false })]
     #[case::disabled_check_without_config(&[Need::KindDisabled(Kind::Uts)], None, true, Ok(()),
         skip("no kernel config was found to tell whether CONFIG_UTS_NS is off"))]
