@@ -108,9 +108,13 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
         if how.map_root && how.kinds.contains(&Kind::User) {
             userns::map_root("self", uid, gid).at("mapping root in the new user namespace")?;
         }
+        if how.kinds.contains(&Kind::Time) && !how.by_unshare {
+            enter_time_for_children()?;
+        }
         for (kind, before) in &parent_inodes {
-            let pid_by_unshare = *kind == Kind::Pid && how.by_unshare;
-            if let (Some(before), false) = (before, pid_by_unshare) {
+            // With unshare, PID and time namespaces are for the children only.
+            let for_children = how.by_unshare && matches!(kind, Kind::Pid | Kind::Time);
+            if let (Some(before), false) = (before, for_children) {
                 expect_new_namespace(*kind, *before)?;
             }
         }
@@ -172,6 +176,14 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
 pub fn unshare(kinds: &[Kind]) -> Outcome {
     nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags_of(kinds)))
         .map_err(|errno| creation_error(kinds, errno, "unshare"))
+}
+
+/// unshare(CLONE_NEWTIME) creates the namespace for the caller's children only; the caller
+/// enters it with setns on its time_for_children (timens_install() in kernel/time/namespace.c).
+fn enter_time_for_children() -> Outcome {
+    let ns = std::fs::File::open("/proc/self/ns/time_for_children").at("opening /proc/self/ns/time_for_children")?;
+    nix::sched::setns(&ns, nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .at("setns into the new time namespace (time_for_children)")
 }
 
 fn expect_new_namespace(kind: Kind, parent_inode: u64) -> Outcome {

@@ -48,6 +48,17 @@ fn leaves_an_orphan() -> Outcome {
     spawn(Spawn::fork(), |_| spawn(Spawn::fork(), |_| sleep_forever()).map(drop))?.join()
 }
 
+/// The harness's promise for `Spawn::clone`: the child itself is in the new namespaces, time
+/// included (where unshare alone would only set time_for_children).
+fn child_starts_in_new_time_namespace() -> Outcome {
+    let parent = nsconform_harness::kind::ns_inode("self", "time").map_err(|e| nsconform_harness::Stop::skip(format!("no time namespaces: {e}")))?;
+    spawn(Spawn::clone(&[nsconform_harness::Kind::Time]), move |_| {
+        let own = nsconform_harness::kind::ns_inode("self", "time").unwrap();
+        nsconform_harness::expect_ne("the child's time namespace", parent, own)
+    })?
+    .join()
+}
+
 fn no_children_left() -> bool {
     matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
 }
@@ -89,6 +100,11 @@ fn main() {
 
     let (verdict, _) = verdict_of(&fixture("self.orphan", &[], leaves_an_orphan));
     assert_eq!(verdict, Verdict::Pass, "an orphan left behind is killed, not held against the check");
+
+    if nix::unistd::geteuid().is_root() {
+        let (verdict, _) = verdict_of(&fixture("self.time", &[], child_starts_in_new_time_namespace));
+        assert!(matches!(verdict, Verdict::Pass | Verdict::Skip(_)), "{verdict:?}");
+    }
 
     println!("runner self-test: hang, panic, abort, mismatch, unmet need and orphan all handled");
 }
