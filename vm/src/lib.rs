@@ -227,7 +227,9 @@ fn wanted_modules(checks: &[Check]) -> Vec<&'static str> {
 
 fn write_initramfs(kernel: &Kernel, checks: &[Check], filters: &[String], path: &Path) -> Result<(), Failure> {
     let start = Instant::now();
-    let binary = std::env::current_exe().map_err(|e| Failure::tooling(format!("cannot find the running binary: {e}")))?;
+    // /proc/PID/exe still reads when a rebuild replaced the file meanwhile (and, unlike
+    // /proc/self/exe, means this process to ldd too).
+    let binary = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
     let (archive, not_modules) = pack::initramfs(&binary, kernel, &wanted_modules(checks), filters)?;
     let bytes = archive.to_bytes();
     std::fs::write(path, &bytes).map_err(|e| Failure::tooling(format!("writing {}: {e}", path.display())))?;

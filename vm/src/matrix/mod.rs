@@ -168,8 +168,8 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
 }
 
 fn row_command(row: &Row, dir: &Path) -> Command {
-    let exe = std::env::current_exe().unwrap_or_else(|_| "nsconform".into());
-    let mut cmd = Command::new(exe);
+    // /proc/self/exe: the rows run this very binary, even if a rebuild replaced its file.
+    let mut cmd = Command::new("/proc/self/exe");
     if row.kernel == "host" {
         cmd.arg("run");
     } else {
