@@ -103,7 +103,7 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
     let parent = Parent { channel: theirs };
     let result = catch_unwind(AssertUnwindSafe(|| -> Outcome {
         if clone_flags == 0 && flags != 0 {
-            unshare(&how.kinds)?;
+            unshare_kinds(&how.kinds)?;
         }
         if how.map_root && how.kinds.contains(&Kind::User) {
             userns::map_root("self", uid, gid).at("mapping root in the new user namespace")?;
@@ -119,9 +119,7 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
             }
         }
         if how.kinds.contains(&Kind::Mnt) && !how.keep_propagation {
-            use nix::mount::{mount, MsFlags};
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-                .at("making every mount of the new mount namespace private")?;
+            make_mounts_private()?;
         }
         body(&parent)
     }));
@@ -172,10 +170,25 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
 }
 
 /// unshare(2) of `kinds` by the calling process, expected to succeed: a refusal is judged by
-/// the same rules as in `spawn` (FAIL when configured, SKIP when no config can tell).
+/// the same rules as in `spawn` (FAIL when configured, SKIP when no config can tell). A new
+/// mount namespace is made private at once, so no later mount can reach the parent's.
 pub fn unshare(kinds: &[Kind]) -> Outcome {
+    unshare_kinds(kinds)?;
+    if kinds.contains(&Kind::Mnt) {
+        make_mounts_private()?;
+    }
+    Ok(())
+}
+
+fn unshare_kinds(kinds: &[Kind]) -> Outcome {
     nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags_of(kinds)))
         .map_err(|errno| creation_error(kinds, errno, "unshare"))
+}
+
+fn make_mounts_private() -> Outcome {
+    use nix::mount::{mount, MsFlags};
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .at("making every mount of the new mount namespace private")
 }
 
 /// unshare(CLONE_NEWTIME) creates the namespace for the caller's children only; the caller

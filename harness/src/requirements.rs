@@ -23,7 +23,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 }
             }
             Need::KindDisabled(kind) => {
-                needs_admin = true;
+                needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {
                     (_, None) => Some(format!("{kind} namespaces cannot be configured out")),
                     (Some(true), Some(option)) => {

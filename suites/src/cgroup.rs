@@ -83,24 +83,46 @@ fn relative(root: &str, target: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Runs `observe` with this process's cgroups if it sits below some hierarchy's root, else in
+/// a child moved into a scratch cgroup: in a root cgroup (a VM's init, say) a namespace rooted
+/// at the creator's cgroup reads "/" whether or not the kernel virtualises anything.
+fn away_from_the_root(observe: impl FnOnce() -> Outcome) -> Outcome {
+    if cgroups("self")?.iter().any(|(_, path)| path != "/") {
+        observe()
+    } else {
+        in_scratch_cgroup(|_| observe())
+    }
+}
+
 fn own_cgroups_read_as_root() -> Outcome {
-    let outside = cgroups("self")?;
-    spawn(Spawn::clone(&[Kind::Cgroup]), move |_| {
-        let expected: Vec<_> = outside.iter().map(|(h, _)| (h.clone(), "/".to_string())).collect();
-        expect_eq("/proc/self/cgroup in the new cgroup namespace", expected, cgroups("self")?)
-    })?
-    .join()
+    away_from_the_root(|| {
+        let outside = cgroups("self")?;
+        expect_that("lines of /proc/self/cgroup", !outside.is_empty(), "at least one hierarchy", "none")?;
+        spawn(Spawn::clone(&[Kind::Cgroup]), move |_| {
+            let expected: Vec<_> = outside.iter().map(|(h, _)| (h.clone(), "/".to_string())).collect();
+            expect_eq("/proc/self/cgroup in the new cgroup namespace", expected, cgroups("self")?)
+        })?
+        .join()
+    })
 }
 
 fn other_processes_relative_to_root() -> Outcome {
-    // The child starts in this process's cgroups, the root of its new namespace.
-    let own = cgroups("self")?;
     if let Err(e) = std::fs::read_to_string("/proc/1/cgroup") {
         return Err(Stop::skip(format!("/proc/1/cgroup is not readable here ({e}: hidepid?), so no other process can be compared")));
     }
-    let init = cgroups("1")?;
-    let expected: Vec<_> = own.iter().zip(&init).map(|((hierarchy, root), (_, target))| (hierarchy.clone(), relative(root, target))).collect();
-    spawn(Spawn::clone(&[Kind::Cgroup]), move |_| expect_eq("/proc/1/cgroup read inside the namespace", expected, cgroups("1")?))?.join()
+    let (own, init) = (cgroups("self")?, cgroups("1")?);
+    let observe = || {
+        // The child starts in this process's cgroups, the root of its new namespace.
+        let (own, init) = (cgroups("self")?, cgroups("1")?);
+        expect_that("PID 1's cgroups vs this process's", own != init, "different cgroups", "the same cgroups")?;
+        let expected: Vec<_> = own.iter().zip(&init).map(|((hierarchy, root), (_, target))| (hierarchy.clone(), relative(root, target))).collect();
+        spawn(Spawn::clone(&[Kind::Cgroup]), move |_| expect_eq("/proc/1/cgroup read inside the namespace", expected, cgroups("1")?))?.join()
+    };
+    if own != init {
+        observe()
+    } else {
+        in_scratch_cgroup(|_| observe())
+    }
 }
 
 /// The cgroup2 hierarchy as this process sees it: (mount point, the mount's root).

@@ -11,7 +11,7 @@ use crate::sys::{own_ns, poll_until};
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use nsconform_harness::{
-    expect_eq, expect_errno, expect_that, spawn, At, Check, Child, Kind, Need, Outcome, Parent, Probe, Spawn, Stop, DEFAULT_DEADLINE,
+    expect_eq, expect_errno, expect_that, spawn, At, Check, Child, Kind, Need, Outcome, Parent, Probe, Spawn, Stop,
 };
 use std::fs::File;
 use std::io::{Read, Write};
@@ -28,7 +28,7 @@ pub const CHECKS: &[Check] = &[
         statement: "A new network namespace has only lo, ifindex 1, down and without addresses (plus fallback tunnels where net.core.fb_tunnels_only_for_init_net=0 lets them appear)",
         reference: "network_namespaces(7); loopback_net_init() in drivers/net/loopback.c; net_has_fallback_tunnels() in include/linux/netdevice.h",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: new_namespace_has_only_loopback,
     },
     Check {
@@ -36,7 +36,7 @@ pub const CHECKS: &[Check] = &[
         statement: "Bringing lo up gives it 127.0.0.1/8 (and ::1/128 with IPv6) and a socket can connect to itself over it; before, 127.0.0.1 is unreachable",
         reference: "network_namespaces(7); inetdev_event() adds 127.0.0.1 on NETDEV_UP of loopback, net/ipv4/devinet.c; init_loopback() in net/ipv6/addrconf.c",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: loopback_up_serves_local_traffic,
     },
     Check {
@@ -44,7 +44,7 @@ pub const CHECKS: &[Check] = &[
         statement: "A veth pair joins two namespaces: TCP flows between its ends, while a third namespace neither sees the ends nor reaches their addresses",
         reference: "veth(4); network_namespaces(7); veth_newlink() and veth_xmit() in drivers/net/veth.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: veth_connects_two_namespaces,
     },
     Check {
@@ -52,7 +52,7 @@ pub const CHECKS: &[Check] = &[
         statement: "RTM_SETLINK with IFLA_NET_NS_FD moves a device to another namespace and back (same MAC, gone from the source)",
         reference: "rtnetlink(7); ip-link(8) netns; do_setlink() in net/core/rtnetlink.c; __dev_change_net_namespace() in net/core/dev.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: || move_out_and_back(By::Fd),
     },
     Check {
@@ -60,7 +60,7 @@ pub const CHECKS: &[Check] = &[
         statement: "RTM_SETLINK with IFLA_NET_NS_PID moves a device to the namespace of a process and back",
         reference: "rtnetlink(7); ip-link(8) netns; rtnl_link_get_net_by_nlattr() in net/core/rtnetlink.c; get_net_ns_by_pid() in net/core/net_namespace.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: || move_out_and_back(By::Pid),
     },
     Check {
@@ -68,7 +68,7 @@ pub const CHECKS: &[Check] = &[
         statement: "Moving a device into a namespace that has a device of the same name fails with EEXIST and leaves it where it was",
         reference: "__dev_change_net_namespace() in net/core/dev.c (-EEXIST without a name pattern)",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: move_name_clash_eexist,
     },
     Check {
@@ -76,7 +76,7 @@ pub const CHECKS: &[Check] = &[
         statement: "Moving lo, a namespace-local device, to another namespace fails with EINVAL",
         reference: "__dev_change_net_namespace() in net/core/dev.c refuses netns_local devices (NETIF_F_NETNS_LOCAL before 6.12); loopback_setup() in drivers/net/loopback.c",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: move_loopback_einval,
     },
     Check {
@@ -84,7 +84,7 @@ pub const CHECKS: &[Check] = &[
         statement: "A socket stays in the namespace it was created in after its creator calls setns: SIOCGSKNS names that namespace and a netlink socket still acts on it",
         reference: "network_namespaces(7); sock_ioctl() SIOCGSKNS in net/socket.c; sk_alloc() takes the creator's net, net/core/sock.c",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: socket_stays_in_creation_namespace,
     },
     Check {
@@ -92,7 +92,7 @@ pub const CHECKS: &[Check] = &[
         statement: "When a network namespace dies its veth end is deleted, and with it the peer in another namespace (asynchronously)",
         reference: "network_namespaces(7); veth(4); cleanup_net() and default_device_exit_batch() in net/core/dev.c; veth_dellink() in drivers/net/veth.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: namespace_death_deletes_veth_pair,
     },
     Check {
@@ -100,7 +100,7 @@ pub const CHECKS: &[Check] = &[
         statement: "An open socket keeps its network namespace and devices alive after the namespace's last process exits; closing it frees them",
         reference: "network_namespaces(7); sk_alloc() holds a reference on the net (get_net), net/core/sock.c; __put_net() in net/core/net_namespace.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: || kept_alive_by(Keeper::Socket),
     },
     Check {
@@ -108,7 +108,7 @@ pub const CHECKS: &[Check] = &[
         statement: "An open /proc/PID/ns/net keeps the namespace and its devices alive after its last process exits; setns through it still works, closing it frees them",
         reference: "namespaces(7) /proc/PID/ns; nsfs holds a reference (ns_get_path(), fs/nsfs.c); netns_get()/netns_put() in net/core/net_namespace.c",
         needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: || kept_alive_by(Keeper::NsFd),
     },
     Check {
@@ -116,7 +116,7 @@ pub const CHECKS: &[Check] = &[
         statement: "RTM_GETNSID reads -1 for a peer without an id, RTM_NEWNSID assigns one that RTM_GETNSID then returns; ids are local to the assigning namespace",
         reference: "rtnetlink(7); ip-netns(8) set; rtnl_net_newid() and rtnl_net_getid() in net/core/net_namespace.c (NETNSA_NSID_NOT_ASSIGNED)",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: nsid_assign_and_lookup,
     },
     Check {
@@ -124,7 +124,7 @@ pub const CHECKS: &[Check] = &[
         statement: "RTM_NEWNSID fails with EEXIST for a peer that already has an id and for an id already in use",
         reference: "rtnl_net_newid() in net/core/net_namespace.c (\"Peer netns already has a nsid assigned\", \"The specified nsid is already used\")",
         needs: &[Need::Kind(Kind::Net)],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: nsid_reuse_eexist,
     },
     Check {
@@ -137,14 +137,17 @@ pub const CHECKS: &[Check] = &[
             Need::Probe(Probe { what: "the run is in the initial network namespace", run: in_initial_netns }),
             Need::Probe(Probe { what: "a spare physical network device", run: || spare_nic().map(drop) }),
         ],
-        deadline: DEFAULT_DEADLINE,
+        deadline: NET_DEADLINE,
         body: physical_device_returns_to_initial,
     },
     refused_when_configured_out!("net.flag-refused-when-configured-out", Kind::Net),
 ];
 
 /// Delivery and cleanup are asynchronous (softirqs, the netns cleanup workqueue).
-const WITHIN: Duration = Duration::from_secs(3);
+/// Network namespaces are torn down asynchronously (cleanup_net() from a workqueue, after
+/// RCU grace periods), which is slow under emulation: generous limits, left early on success.
+const WITHIN: Duration = Duration::from_secs(10);
+const NET_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Addresses used only inside namespaces the checks create (include the two ends of a veth).
 const END_A: Ipv4Addr = Ipv4Addr::new(10, 251, 0, 1);

@@ -117,7 +117,7 @@ pub const CHECKS: &[Check] = &[
         id: "nsfs.setns-own-user-namespace-einval",
         statement: "Joining the caller's own user namespace gives EINVAL, through its nsfs file or through a pidfd",
         reference: "setns(2) ERRORS; userns_install() in kernel/user_namespace.c: user_ns == current_user_ns()",
-        needs: &[Need::Kernel(5, 8)],
+        needs: &[Need::Kernel(5, 8), Need::Config("CONFIG_USER_NS")],
         deadline: DEFAULT_DEADLINE,
         body: setns_own_user_namespace_einval,
     },
