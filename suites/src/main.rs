@@ -15,6 +15,7 @@ Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage
 (`nsconform vm --help` lists the VM runner's further statuses).";
 
 fn main() {
+    nsconform_suites::run_exec_helper_if_asked();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let checks = nsconform_suites::all();
     if nsconform_vm::guest::is_guest() {

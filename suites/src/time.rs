@@ -13,7 +13,7 @@ use nsconform_harness::host::facts;
 use nsconform_harness::process::creation_error;
 use nsconform_harness::userns::become_root;
 use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -84,15 +84,15 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "time.offsets-survive-execve",
-        statement: "A program executed in a time namespace (cat /proc/uptime) sees its offset",
-        reference: "time_namespaces(7); the namespace belongs to the task, and execve() maps the vDSO of its time namespace (vdso_join_timens(), timens_on_fork())",
+        statement: "A program executed in a time namespace sees its offset, through /proc/uptime and through the vDSO the exec mapped",
+        reference: "time_namespaces(7); the namespace belongs to the task, and execve() maps the vDSO data of its time namespace (vdso_join_timens(), timens_on_fork())",
         needs: &[Need::Kind(Kind::Time)],
         deadline: DEFAULT_DEADLINE,
         body: offsets_survive_execve,
     },
     Check {
         id: "time.vfork-after-unshare",
-        statement: "After unshare(CLONE_NEWTIME), posix_spawn (CLONE_VM | CLONE_VFORK) gives EINVAL (before 6.12) or runs a program that is in the new namespace after execve",
+        statement: "After unshare(CLONE_NEWTIME), posix_spawn (CLONE_VM | CLONE_VFORK) gives EINVAL (before 6.2) or runs a program that is in the new namespace after execve",
         reference: "copy_process() refused CLONE_VM while time_ns != time_ns_for_children (5.6 to 6.1); later copy_namespaces() shares the nsproxy with CLONE_VM and exec_task_namespaces() in kernel/nsproxy.c switches on execve",
         needs: &[Need::Kind(Kind::Time)],
         deadline: DEFAULT_DEADLINE,
@@ -100,7 +100,7 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "time.thread-after-unshare",
-        statement: "After unshare(CLONE_NEWTIME), pthread_create gives EINVAL (before 6.12) or creates a thread that stays in the caller's time namespace",
+        statement: "After unshare(CLONE_NEWTIME), pthread_create gives EINVAL (before 6.2) or creates a thread that stays in the caller's time namespace",
         reference: "copy_process() refused CLONE_THREAD while time_ns != time_ns_for_children (5.6 to 6.1); later copy_namespaces() in kernel/nsproxy.c shares the nsproxy with CLONE_VM",
         needs: &[Need::Kind(Kind::Time)],
         deadline: DEFAULT_DEADLINE,
@@ -128,8 +128,9 @@ const NSEC_PER_SEC: i64 = 1_000_000_000;
 /// Offsets large enough that no unshifted reading can fall in the shifted window.
 const MONOTONIC_OFFSET: i64 = 10 * 86_400;
 const BOOTTIME_OFFSET: i64 = 20 * 86_400;
-/// The kernel releases where a CLONE_VM child after unshare(CLONE_NEWTIME) is allowed.
-const VM_SHARING_ALLOWED: (u32, u32, u32) = (6, 12, 0);
+/// The kernel releases where a CLONE_VM child after unshare(CLONE_NEWTIME) is allowed: commit
+/// 2b5f9dad32ed "fs/exec: switch timens when a task gets a new mm", merged for 6.2.
+const VM_SHARING_ALLOWED: (u32, u32, u32) = (6, 2, 0);
 const OFFSETS: &str = "/proc/self/timens_offsets";
 
 #[derive(Clone, Copy)]
@@ -329,39 +330,48 @@ fn offsets_need_cap_sys_time_in_owner() -> Outcome {
     .join()
 }
 
-const CAT: &str = "/bin/cat";
+/// The program the checks execute: this binary again, printing its clocks
+/// (`print_clocks`) instead of running checks.
+const SELF: &CStr = c"/proc/self/exe";
+const HELPER_ENV: &CStr = c"NSCONFORM_EXEC_HELPER=clocks";
 
-fn cat_uptime_available() -> Outcome {
-    match std::fs::metadata(CAT) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Stop::skip(format!("{CAT} is needed as the program to execute: {e}"))),
-    }
+/// The exec helper: /proc/uptime, then CLOCK_BOOTTIME read through libc (the vDSO) in the
+/// same seconds.hundredths form.
+pub fn print_clocks() {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let boottime = read_clock(libc::CLOCK_BOOTTIME, false).unwrap_or(0);
+    println!("{}\n{}.{:02}", uptime.trim(), boottime / NSEC_PER_SEC, boottime % NSEC_PER_SEC / (NSEC_PER_SEC / 100));
+}
+
+/// Both readings of an executed `print_clocks` must be shifted by the boottime offset.
+fn expect_program_shifted(what: &str, low: i64, high: i64, printed: &str) -> Outcome {
+    let mut lines = printed.lines();
+    let uptime = uptime_centis(lines.next().unwrap_or_default())?;
+    let vdso = uptime_centis(lines.next().unwrap_or_default())?;
+    expect_uptime_shifted(&format!("/proc/uptime read by {what}"), low, high, BOOTTIME_OFFSET, uptime)?;
+    expect_uptime_shifted(&format!("CLOCK_BOOTTIME through the vDSO of {what}"), low, high, BOOTTIME_OFFSET, vdso)
 }
 
 fn offsets_survive_execve() -> Outcome {
-    cat_uptime_available()?;
     in_new_namespace(|| {
         let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
-        let mut child = spawn(Spawn::fork(), |to_parent| {
-            let out = std::process::Command::new(CAT).arg("/proc/uptime").output().at(&format!("running {CAT} /proc/uptime"))?;
-            to_parent.send("what cat printed", &String::from_utf8_lossy(&out.stdout).into_owned())
-        })?;
-        let printed = child.recv::<String>("what cat printed")?;
+        let printed = posix_spawn_output(&[SELF], &[HELPER_ENV])?.at("executing this binary as a clock printer")?;
         let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
-        expect_uptime_shifted(&format!("/proc/uptime printed by {CAT} in the namespace"), before, after, BOOTTIME_OFFSET, uptime_centis(&printed)?)?;
-        child.join()
+        expect_program_shifted("a program executed in the namespace", before, after, &printed)
     })
 }
 
-/// posix_spawn(3) of `argv` with its standard output read back; the error is posix_spawn's.
-fn posix_spawn_output(argv: &[&CStr]) -> Result<Result<String, Errno>, Stop> {
+/// posix_spawn(3) of `argv` with environment `env` and its standard output read back; the
+/// error is posix_spawn's.
+fn posix_spawn_output(argv: &[&CStr], env: &[&CStr]) -> Result<Result<String, Errno>, Stop> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 returns, which we then own.
     Errno::result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).at("pipe2")?;
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut libc::c_char).collect();
     args.push(std::ptr::null_mut());
-    let env: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+    let mut env: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
+    env.push(std::ptr::null_mut());
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions are initialised before use and destroyed after; argv and envp
     // are null-terminated arrays of C strings that outlive the call.
@@ -385,34 +395,26 @@ fn posix_spawn_output(argv: &[&CStr]) -> Result<Result<String, Errno>, Stop> {
 }
 
 /// Fails with `errno` from a CLONE_VM child after unshare(CLONE_NEWTIME) only where the kernel
-/// still refused those (before 6.12).
+/// still refused those (before 6.2).
 fn refused_before_vm_sharing(step: &str, errno: Errno) -> Outcome {
     let release = &facts().release;
     if errno == Errno::EINVAL && facts().version < VM_SHARING_ALLOWED {
         return Ok(());
     }
-    let expected = if facts().version < VM_SHARING_ALLOWED { "success or EINVAL" } else { "success (Linux 6.12+)" };
+    let expected = if facts().version < VM_SHARING_ALLOWED { "success or EINVAL" } else { "success (Linux 6.2+)" };
     Err(Stop::fail(step, expected, format!("{errno} on {release}")))
 }
 
 fn vfork_after_unshare() -> Outcome {
-    cat_uptime_available()?;
     spawn(Spawn::fork(), |_| {
         enter_for_children()?;
         set_offsets(0, BOOTTIME_OFFSET)?;
         let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
-        let (cat, path) = (CString::new(CAT).unwrap_or_default(), c"/proc/uptime");
-        let spawned = posix_spawn_output(&[&cat, path])?;
+        let spawned = posix_spawn_output(&[SELF], &[HELPER_ENV])?;
         let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
         match spawned {
             Err(errno) => refused_before_vm_sharing("posix_spawn after unshare(CLONE_NEWTIME)", errno),
-            Ok(printed) => expect_uptime_shifted(
-                "/proc/uptime printed by the posix_spawn'd cat (in the new namespace after execve)",
-                before,
-                after,
-                BOOTTIME_OFFSET,
-                uptime_centis(&printed)?,
-            ),
+            Ok(printed) => expect_program_shifted("the posix_spawn'd program (in the new namespace after execve)", before, after, &printed),
         }
     })?
     .join()

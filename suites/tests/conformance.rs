@@ -3,5 +3,6 @@
 //! mount and PID namespaces are safe; libtest's name filters and nextest's flags still work.
 
 fn main() {
+    nsconform_suites::run_exec_helper_if_asked();
     nsconform_harness::main(&nsconform_suites::all())
 }
