@@ -623,20 +623,29 @@ fn default_route_devices_in(v4: &str, v6: &str) -> Vec<String> {
     from_v4.chain(from_v6).collect()
 }
 
-/// A device of the initial namespace that the check may borrow: physical (no IFLA_INFO_KIND,
-/// so no rtnl_link_ops), not loopback, down, without addresses and not carrying a default
-/// route. The reason lists why each device was passed over.
+/// Names the device a user lends to the physical-device check; nothing else on a host is
+/// ever moved. The VM runner's guest init sets it to the guest's NIC.
+pub const SPARE_NIC_VAR: &str = "NSCONFORM_SPARE_NIC";
+
+/// The lent device of the initial namespace, if it may be borrowed: physical (no
+/// IFLA_INFO_KIND, so no rtnl_link_ops), not wireless (which may be netns-local), not
+/// loopback, down, without addresses and not carrying a default route.
 fn spare_nic() -> Result<Link, String> {
+    let lent = std::env::var(SPARE_NIC_VAR).map_err(|_| {
+        format!("no device is lent to it: set {SPARE_NIC_VAR}=DEVICE to let it move a spare physical NIC (the VM runner does)")
+    })?;
     let mut rtnl = Rtnl::open().map_err(|e| format!("route netlink socket: {e}"))?;
     let links = rtnl.links().map_err(|e| format!("RTM_GETLINK: {e}"))?;
     let addresses = rtnl.addresses().map_err(|e| format!("RTM_GETADDR: {e}"))?;
     let routed = default_route_devices();
     let mut passed_over = Vec::new();
-    for link in links {
+    for link in links.into_iter().filter(|l| l.name == lent) {
         let why = if link.loopback {
             Some("loopback".to_string())
         } else if let Some(kind) = &link.kind {
             Some(format!("virtual ({kind})"))
+        } else if std::path::Path::new(&format!("/sys/class/net/{}/phy80211", link.name)).exists() {
+            Some("wireless (may be netns-local)".into())
         } else if link.up {
             Some("up".into())
         } else if addresses.iter().any(|a| a.index == link.index) {
@@ -651,7 +660,10 @@ fn spare_nic() -> Result<Link, String> {
             Some(why) => passed_over.push(format!("{}: {why}", link.name)),
         }
     }
-    Err(format!("none that is physical, down, unaddressed and off the default route ({})", passed_over.join("; ")))
+    if passed_over.is_empty() {
+        return Err(format!("{SPARE_NIC_VAR}={lent} names no device"));
+    }
+    Err(format!("{SPARE_NIC_VAR}={lent} is not physical, down, unaddressed and off the default route ({})", passed_over.join("; ")))
 }
 
 fn physical_device_returns_to_initial() -> Outcome {

@@ -32,6 +32,10 @@ pub fn init(checks: &[Check]) -> ! {
     for (name, error) in load_modules() {
         emit(serde_json::json!({"event": "module", "name": name, "error": error}));
     }
+    if let Some(nic) = physical_nic() {
+        // The guest's NIC is the runner's to lend: the physical-device check may move it.
+        std::env::set_var("NSCONFORM_SPARE_NIC", nic);
+    }
     if std::path::Path::new(CONFIG_FILE).exists() {
         std::env::set_var(nsconform_harness::kconfig::OVERRIDE_VAR, CONFIG_FILE);
     }
@@ -45,6 +49,13 @@ pub fn init(checks: &[Check]) -> ! {
     nix::unistd::sync();
     let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
     std::process::exit(status)
+}
+
+/// The first network device backed by hardware (a `device` link in sysfs): the runner's NIC.
+fn physical_nic() -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names.into_iter().find(|n| std::path::Path::new(&format!("/sys/class/net/{n}/device")).exists())
 }
 
 /// Waits until a serial port has sent everything written to it: reboot would cut it off.
