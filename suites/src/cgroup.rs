@@ -154,7 +154,9 @@ impl Scratch {
         let below = own.strip_prefix(mount_root.trim_end_matches('/')).ok_or_else(|| {
             Stop::skip(format!("the cgroup2 mount at {mount_point} (root {mount_root}) does not show this process's cgroup {own}"))
         })?;
-        let dir = format!("{}{}/nsconform-{}", mount_point.trim_end_matches('/'), below.trim_end_matches('/'), getpid());
+        let parent = format!("{}{}", mount_point.trim_end_matches('/'), below.trim_end_matches('/'));
+        sweep_abandoned(&parent);
+        let dir = format!("{parent}/nsconform-{}", getpid());
         match nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)) {
             Ok(()) => Ok(Scratch { dir, removed: false }),
             Err(errno @ (Errno::EACCES | Errno::EPERM | Errno::EROFS)) => Err(Stop::skip(format!(
@@ -190,6 +192,18 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         if !self.removed {
             let _ = self.try_remove();
+        }
+    }
+}
+
+/// Removes scratch cgroups whose creator is gone: a check killed at its deadline cannot
+/// remove its own. Busy or foreign directories are left alone.
+fn sweep_abandoned(parent: &str) {
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("nsconform-").and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(entry.path());
         }
     }
 }
