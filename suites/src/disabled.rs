@@ -27,13 +27,18 @@ pub fn refused(kind: Kind) -> Outcome {
         let flag = nix::sched::CloneFlags::from_bits_retain(kind.flag());
         expect_errno(&format!("unshare({})", kind.flag_name()), Errno::EINVAL, nix::sched::unshare(flag))?;
         expect_errno(&format!("clone({})", kind.flag_name()), Errno::EINVAL, try_clone(kind.flag()))?;
-        let entry = format!("/proc/self/ns/{kind}");
-        let observed = match std::fs::symlink_metadata(&entry) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => e.to_string(),
-            Ok(_) => "it exists".to_string(),
-        };
-        Err(Stop::fail(format!("looking up {entry}"), "no such entry (ENOENT)", observed))
+        expect_no_ns_entry(kind.name())
     })?
     .join()
+}
+
+/// /proc/self/ns lists only configured kinds.
+pub fn expect_no_ns_entry(entry: &str) -> Outcome {
+    let path = format!("/proc/self/ns/{entry}");
+    let observed = match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => e.to_string(),
+        Ok(_) => "it exists".to_string(),
+    };
+    Err(Stop::fail(format!("looking up {path}"), "no such entry (ENOENT)", observed))
 }

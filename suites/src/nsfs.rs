@@ -6,11 +6,11 @@
 //! and capabilities are the user suite's.
 
 use crate::mnt::{bind, in_scratch, touch};
-use crate::sys::{errno_result, outer_pid, own_ns, pidfd_open};
+use crate::sys::{errno_result, idle, outer_pid, own_ns, pidfd_open};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nsconform_harness::host::facts;
-use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Parent, Probe, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -340,10 +340,6 @@ fn spawn_ready(how: Spawn) -> Result<nsconform_harness::Child, Stop> {
 }
 
 /// Waits for the parent's order to exit.
-fn idle(to_parent: &Parent) -> Outcome {
-    to_parent.recv::<()>("the order to exit")
-}
-
 /// A process creates a namespace of `kind` with unshare; another joins it with setns(fd,
 /// `nstype`); all agree on its inode, which differs from the parent's.
 fn join_new_namespace(kind: Kind, nstype: libc::c_int) -> Outcome {

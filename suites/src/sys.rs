@@ -92,3 +92,8 @@ pub fn poll_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) ->
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// A child body that waits until its parent tells it to go (or goes away).
+pub fn idle(to_parent: &nsconform_harness::Parent) -> nsconform_harness::Outcome {
+    to_parent.recv::<()>("the order to exit")
+}
