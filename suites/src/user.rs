@@ -311,6 +311,7 @@ fn map_bad_lines_einval() -> Outcome {
             ("a non-numeric field", "0 x 1"),
             ("a missing count", "0 0"),
             ("a zero count", "0 0 0"),
+            ("an empty line", "\n"),
             ("trailing junk", "0 0 1 x"),
             ("first id 4294967295", "4294967295 0 1"),
             ("an extent that wraps past 2^32", "4294967290 0 10"),
