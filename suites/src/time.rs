@@ -485,7 +485,7 @@ fn clone3_creates_namespace() -> Outcome {
             Ok(pid) => Pid::from_raw(pid),
             Err(Errno::EINVAL) if facts().version < (6, 3, 0) => {
                 return Err(Stop::skip(format!(
-                    "clone3 refuses CLONE_NEWTIME with EINVAL on {}: before \"fork: allow CLONE_NEWTIME in clone3 flags\" (6.3, and only some stable releases) it counted as a CSIGNAL bit",
+                    "clone3 refuses CLONE_NEWTIME with EINVAL on {}: it lacks commit a402f1e35313 \"fork: allow CLONE_NEWTIME in clone3 flags\" (6.3, backported to some stable releases), without which the flag counts as a CSIGNAL bit",
                     facts().release
                 )))
             }
