@@ -72,15 +72,19 @@ pub fn is_initial(kind: Kind) -> bool {
     }
 }
 
-/// Reads CapEff from /proc/self/status.
-pub fn has_effective_cap(cap: u32) -> Result<bool, String> {
+/// A capability set of /proc/self/status: "CapPrm", "CapEff", "CapBnd", ...
+pub fn cap_set(name: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
     let hex = status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .ok_or("/proc/self/status has no CapEff line")?;
-    let mask = u64::from_str_radix(hex.trim(), 16).map_err(|e| format!("CapEff {hex:?}: {e}"))?;
-    Ok(mask & (1 << cap) != 0)
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .ok_or_else(|| format!("/proc/self/status has no {name} line"))?;
+    u64::from_str_radix(hex.trim(), 16).map_err(|e| format!("{name} {hex:?}: {e}"))
+}
+
+/// Whether `cap` is in the effective set.
+pub fn has_effective_cap(cap: u32) -> Result<bool, String> {
+    Ok(cap_set("CapEff")? & (1 << cap) != 0)
 }
 
 #[cfg(test)]

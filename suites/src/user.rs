@@ -199,13 +199,7 @@ where
 
 /// A capability set of /proc/self/status (CapPrm, CapEff, CapBnd...).
 fn cap_set(name: &str) -> Result<u64, Stop> {
-    let step = format!("reading {name} of /proc/self/status");
-    let status = std::fs::read_to_string("/proc/self/status").at(&step)?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .ok_or_else(|| Stop::fail(&step, format!("a {name} line"), "none"))?;
-    u64::from_str_radix(hex.trim(), 16).at(&step)
+    nsconform_harness::host::cap_set(name).at(&format!("reading {name} of /proc/self/status"))
 }
 
 fn new_namespace_has_full_capabilities() -> Outcome {
