@@ -242,7 +242,7 @@ const fn ns_io(nr: libc::c_ulong) -> libc::c_ulong {
 const fn ns_ior(nr: libc::c_ulong, size: libc::c_ulong) -> libc::c_ulong {
     (2 << 30) | (size << 16) | ns_io(nr)
 }
-const NS_GET_USERNS: libc::c_ulong = ns_io(1);
+pub(crate) const NS_GET_USERNS: libc::c_ulong = ns_io(1);
 const NS_GET_PARENT: libc::c_ulong = ns_io(2);
 const NS_GET_NSTYPE: libc::c_ulong = ns_io(3);
 const NS_GET_OWNER_UID: libc::c_ulong = ns_io(4);
@@ -261,7 +261,7 @@ fn ioctl(fd: &impl AsRawFd, request: libc::c_ulong, arg: usize) -> Result<i32, E
 }
 
 /// An ioctl that answers with a new namespace fd (NS_GET_USERNS, NS_GET_PARENT).
-fn related(fd: &impl AsRawFd, request: libc::c_ulong) -> Result<File, Errno> {
+pub(crate) fn related(fd: &impl AsRawFd, request: libc::c_ulong) -> Result<File, Errno> {
     // SAFETY: on success the ioctl returns a new fd that we own.
     ioctl(fd, request, 0).map(|new| unsafe { File::from_raw_fd(new) })
 }

@@ -5,6 +5,7 @@
 //! Checks whose meaning depends on being uid 0 with every capability first become root of a
 //! user namespace of their own (`as_root_of_own_userns`), so root and ordinary users see alike.
 
+use crate::nsfs::{related, NS_GET_USERNS};
 use crate::disabled::refused_when_configured_out;
 use crate::sys::{own_ns, write_file, write_sysctl};
 use nix::errno::Errno;
@@ -16,7 +17,7 @@ use nsconform_harness::{
     DEFAULT_DEADLINE,
 };
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
 /// The check that `max_<kind>_namespaces`, lowered to 1 in a child user namespace, refuses a
@@ -182,8 +183,6 @@ pub const CHECKS: &[Check] = &[
 
 /// include/uapi/linux/capability.h
 const CAP_SETFCAP: u32 = 31;
-/// _IO(0xb7, 0x1), include/uapi/linux/nsfs.h
-const NS_GET_USERNS: libc::c_ulong = 0xb701;
 
 /// Runs `body` as uid 0 with every capability in a fresh user namespace of its own.
 fn as_root_of_own_userns(body: impl FnOnce() -> Outcome) -> Outcome {
@@ -480,13 +479,6 @@ fn limit_enospc(kind: Kind) -> Outcome {
     })
 }
 
-/// ioctl(NS_GET_USERNS): an fd of the user namespace that owns the namespace of `ns`.
-fn ns_get_userns(ns: &File) -> Result<OwnedFd, Errno> {
-    // SAFETY: the ioctl takes no argument and returns a new fd that we own.
-    let fd = Errno::result(unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 fn owned_by_creators_userns(kind: Kind) -> Outcome {
     as_root_of_own_userns(|| {
         let userns = own_ns("user")?;
@@ -502,8 +494,8 @@ fn owned_by_creators_userns(kind: Kind) -> Outcome {
             };
             let path = format!("/proc/self/ns/{entry}");
             let ns = File::open(&path).at(&format!("opening {path}"))?;
-            let owner = ns_get_userns(&ns).at(&format!("ioctl({path}, NS_GET_USERNS)"))?;
-            let owner = File::from(owner).metadata().at("fstat of the owner's fd")?.ino();
+            let owner = related(&ns, NS_GET_USERNS).at(&format!("ioctl({path}, NS_GET_USERNS)"))?;
+            let owner = owner.metadata().at("fstat of the owner's fd")?.ino();
             expect_eq(&format!("inode of the owner of the new {kind} namespace (that of the creator's user namespace)"), userns, owner)
         })?
         .join()
