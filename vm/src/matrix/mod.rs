@@ -159,7 +159,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
         println!("DIFF {line}");
     }
     if differences.is_empty() {
-        println!("every row matches its expectations");
+        println!("{}", if o.record { "recorded every row's expectations" } else { "every row matches its expectations" });
         0
     } else {
         println!("{} differences", differences.len());
