@@ -36,7 +36,8 @@ impl Facts {
         let version = parse_version(&release).ok_or_else(|| format!("cannot parse kernel release {release:?}"))?;
         let kconfig = Kconfig::find(&release)?;
         let cap_sys_admin = has_effective_cap(CAP_SYS_ADMIN)?;
-        let in_initial_userns = is_initial(Kind::User);
+        // Without CONFIG_USER_NS there is only the initial user namespace (and no ns entry).
+        let in_initial_userns = is_initial(Kind::User) || !std::path::Path::new("/proc/self/ns/user").exists();
         let userns = if cap_sys_admin { Ok(()) } else { userns::probe() };
         Ok(Facts { release, version, kconfig, cap_sys_admin, in_initial_userns, userns })
     }
