@@ -465,10 +465,13 @@ fn namespace_death_deletes_veth_pair() -> Outcome {
     let b_ns = fresh_netns()?;
     let mut a = spawn(Spawn::clone(&[Kind::Net]), |to_parent| {
         add_veth(&mut open_rtnl("namespace A")?, "nsc-d", "nsc-e", Some(&b_ns))?;
-        to_parent.sync("the pair")
+        to_parent.sync("the pair")?;
+        // A must outlive the parent's look into B.
+        to_parent.recv::<()>("the order to exit")
     })?;
     a.sync("the pair")?;
     within(&b_ns, |_| open_rtnl("namespace B")?.link("nsc-e").map(drop).at("looking up nsc-e in B while A lives"))?.join()?;
+    a.send("the order to exit", &())?;
     a.join()?;
     expect_deleted(&b_ns, "nsc-e", "A's last process exited")
 }
