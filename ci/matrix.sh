@@ -10,7 +10,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do rows+=("$1"); shift; done
 ci/install-qemu.sh >/dev/null
 if grep -q linux-source ci/kernels.toml && [ ! -e /usr/src/linux-source-6.12.tar.xz ]; then
   echo "installing linux-source-6.12 and the kernel build tools"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     linux-source-6.12 bc flex bison libelf-dev libssl-dev build-essential xz-utils >/dev/null
 fi
 selection=()
