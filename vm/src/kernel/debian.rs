@@ -99,6 +99,8 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failu
     let dir = cache.join(suite);
     let root = dir.join("root");
     let label = format!("debian:{version}");
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::tooling(format!("creating {}: {e}", dir.display())))?;
+    let _lock = lock(&dir, &label)?;
     if root.exists() && !refresh {
         progress(&format!("{label}: using the cached kernel in {}", root.display()));
         return locate(&root, label);
@@ -132,6 +134,18 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failu
     let _ = std::fs::remove_dir_all(&root);
     std::fs::rename(&staging, &root).map_err(|e| Failure::tooling(format!("moving the kernel into the cache: {e}")))?;
     locate(&root, label)
+}
+
+/// Serialises fetches of one suite: parallel runs of a cold cache would share apt's lists.
+fn lock(dir: &Path, label: &str) -> Result<std::fs::File, Failure> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::create(dir.join("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
+    // SAFETY: flock on an fd we own; the lock goes with the file.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        progress(&format!("{label}: waiting for another run fetching it"));
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    }
+    Ok(file)
 }
 
 /// Finds image, config and modules in an unpacked kernel package (/boot and /lib/modules, or
