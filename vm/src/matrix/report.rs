@@ -50,6 +50,13 @@ fn detail(cell: Option<&Verdict>) -> String {
     }
 }
 
+/// The verdict most columns gave the check (a cell that differs from it stands out).
+fn majority(line: &Line) -> Option<&'static str> {
+    let words: Vec<&'static str> = line.cells.iter().flatten().map(|v| v.word()).collect();
+    // max_by_key keeps the last of equals: a tie goes to PASS.
+    ["FAIL", "SKIP", "PASS"].into_iter().max_by_key(|w| words.iter().filter(|x| *x == w).count())
+}
+
 /// Verdicts differ between the columns that ran the check.
 fn differs(line: &Line) -> bool {
     let mut present = line.cells.iter().flatten().map(|v| v.word());
@@ -109,6 +116,7 @@ pub fn html(columns: &[Column]) -> String {
          td.id{text-align:left;font-family:monospace}\n\
          tr.differs td.id{background:#fff3c4}\n\
          td.PASS{background:#d8f5d0}td.FAIL{background:#f7c5c5;font-weight:bold}td.SKIP{background:#e8e8e8}td.none{background:#fff}\n\
+         td.odd{outline:2px solid #d08000;outline-offset:-2px}\n\
          details{font-size:12px;text-align:left;max-width:22em}summary{cursor:pointer}\n\
          thead th{position:sticky;top:0;background:#f4f4f4}\n\
          </style></head><body>\n<h1>nsconform conformance matrix</h1>\n<ul>\n",
@@ -116,7 +124,7 @@ pub fn html(columns: &[Column]) -> String {
     for c in columns {
         out.push_str(&format!("<li><b>{}</b>: {}</li>\n", escape(&c.name), escape(&c.note)));
     }
-    out.push_str("</ul>\n<p>Yellow behaviours differ between columns. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
+    out.push_str("</ul>\n<p>Yellow behaviours differ between columns; an outlined cell differs from the verdict most columns gave. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
     for c in columns {
         out.push_str(&format!("<th>{}</th>", escape(&c.name)));
     }
@@ -131,10 +139,15 @@ pub fn html(columns: &[Column]) -> String {
                 escape(line.reference),
                 escape(line.id)
             ));
+            let usual = majority(line);
             for cell in &line.cells {
                 let text = detail(*cell);
                 let w = word(*cell);
-                let class = if cell.is_some() { w } else { "none" };
+                let class = match cell {
+                    None => "none".to_string(),
+                    Some(_) if Some(w) != usual => format!("{w} odd"),
+                    Some(_) => w.to_string(),
+                };
                 if text.is_empty() {
                     out.push_str(&format!("<td class=\"{class}\">{w}</td>"));
                 } else {
@@ -186,6 +199,6 @@ mod tests {
         let page = html(&columns());
         assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script src") && !page.contains("<link"));
         assert!(page.contains("<tr class=\"differs\"><td class=\"id\""), "{page}");
-        assert!(page.contains("title=\"CONFIG_UTS_NS is not set\"><details><summary>SKIP</summary>CONFIG_UTS_NS is not set</details>"), "{page}");
+        assert!(page.contains("<td class=\"SKIP odd\" title=\"CONFIG_UTS_NS is not set\"><details><summary>SKIP</summary>CONFIG_UTS_NS is not set</details>"), "{page}");
     }
 }
