@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 const VETH: Need = Need::Module("veth");
@@ -160,11 +159,6 @@ fn open_rtnl(where_: &str) -> Result<Rtnl, Stop> {
 
 fn errno_of(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-/// The inode of a namespace file.
-fn inode(ns: &File) -> Result<u64, Stop> {
-    Ok(ns.metadata().at("fstat of a namespace file")?.ino())
 }
 
 /// A new network namespace held only by the returned nsfs file: the process that created it
@@ -423,7 +417,7 @@ fn socket_netns(socket: &impl AsRawFd) -> Result<File, Stop> {
 
 fn socket_stays_in_creation_namespace() -> Outcome {
     let b_ns = fresh_netns()?;
-    let b_inode = inode(&b_ns)?;
+    let b_inode = crate::sys::fd_inode(&b_ns)?;
     spawn(Spawn::clone(&[Kind::Net]), |_| {
         let a_inode = own_ns("net")?;
         // lo is up in A only, which tells the two namespaces apart through netlink.
@@ -432,9 +426,9 @@ fn socket_stays_in_creation_namespace() -> Outcome {
         let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in A")?;
         setns(b_ns.as_fd(), CloneFlags::CLONE_NEWNET).at("setns into namespace B")?;
         expect_eq("/proc/self/ns/net after setns into B", b_inode, own_ns("net")?)?;
-        expect_eq("SIOCGSKNS of the UDP socket created in A", a_inode, inode(&socket_netns(&udp)?)?)?;
+        expect_eq("SIOCGSKNS of the UDP socket created in A", a_inode, crate::sys::fd_inode(&socket_netns(&udp)?)?)?;
         let fresh = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in B")?;
-        expect_eq("SIOCGSKNS of a UDP socket created after setns", b_inode, inode(&socket_netns(&fresh)?)?)?;
+        expect_eq("SIOCGSKNS of a UDP socket created after setns", b_inode, crate::sys::fd_inode(&socket_netns(&fresh)?)?)?;
         let seen_from_a = a_rtnl.link("lo").at("looking up lo through the netlink socket created in A")?;
         expect_that("lo through the netlink socket created in A", seen_from_a.up, "A's lo: up", "down (B's lo)")?;
         let seen_from_b = open_rtnl("namespace B")?.link("lo").at("looking up lo through a netlink socket created in B")?;

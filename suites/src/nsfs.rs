@@ -6,7 +6,7 @@
 //! and capabilities are the user suite's.
 
 use crate::mnt::{bind, in_scratch, touch};
-use crate::sys::{errno_result, idle, outer_pid, own_ns, pidfd_open};
+use crate::sys::{errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nsconform_harness::host::facts;
@@ -285,12 +285,6 @@ fn probe_ioctl(request: libc::c_ulong, entry: &str) -> Result<(), String> {
 fn setns(fd: &impl AsRawFd, nstype: libc::c_int) -> Result<(), Errno> {
     // SAFETY: plain system call; the fd may be invalid on purpose.
     Errno::result(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
-}
-
-fn fd_inode(fd: &impl AsRawFd) -> Result<u64, Stop> {
-    // SAFETY: the fd is open for the duration of the borrow.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
-    Ok(nix::sys::stat::fstat(fd).at("fstat of a namespace fd")?.st_ino)
 }
 
 fn open_ns(pid: impl std::fmt::Display, entry: &str) -> Result<File, Stop> {

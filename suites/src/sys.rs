@@ -97,3 +97,8 @@ pub fn poll_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) ->
 pub fn idle(to_parent: &nsconform_harness::Parent) -> nsconform_harness::Outcome {
     to_parent.recv::<()>("the order to exit")
 }
+
+/// The inode of an open namespace file: its identity (same namespace <=> same inode).
+pub fn fd_inode(fd: &impl std::os::fd::AsFd) -> Result<u64, Stop> {
+    Ok(nix::sys::stat::fstat(fd.as_fd()).at("fstat of a namespace fd")?.st_ino)
+}
