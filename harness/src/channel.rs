@@ -49,7 +49,7 @@ impl Channel {
         Ok(())
     }
 
-    /// Waits for the next packet, at most `timeout` when given.
+    /// Waits for the next packet, at most `timeout` when given (zero: only one already queued).
     pub fn recv<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T, RecvError> {
         if let Some(timeout) = timeout {
             self.wait_readable(timeout)?;
@@ -58,6 +58,9 @@ impl Channel {
         let n = loop {
             match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::empty()) {
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The peer closed with packets of ours unread: the error is reported once,
+                // then the packets it sent before closing are still ours to read.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(RecvError::Io(e.into())),
                 Ok(n) => break n,
             }
@@ -83,5 +86,27 @@ impl Channel {
                 Err(e) => return Err(RecvError::Io(e.into())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_closed_with_our_packet_unread_still_delivers_what_it_sent() {
+        let (ours, theirs) = Channel::pair().unwrap();
+        ours.send(&"an order the peer never reads").unwrap();
+        theirs.send(&"its result").unwrap();
+        drop(theirs);
+        assert!(ours.send(&"another order").is_err(), "the peer is gone");
+        assert_eq!(ours.recv::<String>(Some(Duration::ZERO)).unwrap(), "its result");
+        assert!(matches!(ours.recv::<String>(Some(Duration::ZERO)), Err(RecvError::Closed)));
+    }
+
+    #[test]
+    fn a_zero_timeout_reads_only_what_is_queued() {
+        let (ours, _theirs) = Channel::pair().unwrap();
+        assert!(matches!(ours.recv::<String>(Some(Duration::ZERO)), Err(RecvError::TimedOut)));
     }
 }

@@ -81,6 +81,9 @@ pub enum Stop {
     Fail(Failure),
     /// Only for what can be learnt no earlier than at run time; the reason is mandatory.
     Skip(String),
+    /// The harness or the environment failed, not the behaviour under test (LTP's TBROK): a
+    /// resource limit refused a fork, descriptors ran out, the channel to a child was lost.
+    Broken(Failure),
 }
 
 pub type Outcome = Result<(), Stop>;
@@ -94,24 +97,87 @@ impl Stop {
         Stop::Skip(reason.into())
     }
 
+    pub fn broken(step: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
+        Stop::Broken(Failure { step: step.into(), expected: expected.into(), observed: observed.into() })
+    }
+
     /// Prefixes the step with the process it happened in, as it travels up to the parent.
     pub fn within(self, who: &str) -> Stop {
+        let prefixed = |f: Failure| Failure { step: format!("{who}: {}", f.step), ..f };
         match self {
-            Stop::Fail(f) => Stop::Fail(Failure { step: format!("{who}: {}", f.step), ..f }),
+            Stop::Fail(f) => Stop::Fail(prefixed(f)),
+            Stop::Broken(f) => Stop::Broken(prefixed(f)),
             skip => skip,
         }
     }
 }
 
-/// Turns an error into a failure of the named step whose expected value was success.
+/// Turns an error into a failure of the named step whose expected value was success, or into
+/// BROKEN when the error is the environment's (descriptors exhausted), never the kernel's
+/// namespace semantics.
 pub trait At<T> {
     fn at(self, step: &str) -> Result<T, Stop>;
+    /// For steps outside the behaviour under test (scratch files, channels): any error is BROKEN.
+    fn setup(self, step: &str) -> Result<T, Stop>;
 }
 
 impl<T, E: Display> At<T> for Result<T, E> {
     fn at(self, step: &str) -> Result<T, Stop> {
-        self.map_err(|e| Stop::fail(step, "success", e.to_string()))
+        self.map_err(|e| match environment_trouble(&e.to_string()) {
+            Some(why) => Stop::broken(step, "success", format!("{e} ({why})")),
+            None => Stop::fail(step, "success", e.to_string()),
+        })
     }
+
+    fn setup(self, step: &str) -> Result<T, Stop> {
+        self.map_err(|e| Stop::broken(step, "success", e.to_string()))
+    }
+}
+
+/// Errors no namespace behaviour produces, only the limits of the machine or the run, told
+/// by their description (the same strerror text in nix's Errno and std's io::Error).
+fn environment_trouble(error: &str) -> Option<&'static str> {
+    use nix::errno::Errno;
+    // ENFILE's text contains EMFILE's: look for it first. std's text for EAGAIN differs from nix's.
+    let eagain = ["Resource temporarily unavailable", Errno::EAGAIN.desc()].iter().any(|t| error.contains(t));
+    if eagain {
+        return environment_errno(Errno::EAGAIN);
+    }
+    [Errno::ENFILE, Errno::EMFILE].into_iter().find(|e| error.contains(e.desc())).and_then(environment_errno)
+}
+
+/// Why `errno` means the environment, not the kernel's namespace code, refused a step.
+pub fn environment_errno(errno: nix::errno::Errno) -> Option<&'static str> {
+    use nix::errno::Errno;
+    match errno {
+        Errno::EMFILE => Some("the run has used up its file descriptors: RLIMIT_NOFILE"),
+        Errno::ENFILE => Some("the system's file table is full"),
+        Errno::EAGAIN if process_limit_reached() => Some("the run's processes reached RLIMIT_NPROC"),
+        _ => None,
+    }
+}
+
+/// The processes and threads of this run's real uid fill its RLIMIT_NPROC (counted as the
+/// kernel does, per user: a fork then fails with EAGAIN, whatever it was for).
+fn process_limit_reached() -> bool {
+    let Ok((soft, _)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) else { return false };
+    if soft == nix::sys::resource::RLIM_INFINITY {
+        return false;
+    }
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    let mine = |pid: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().any(|l| l.strip_prefix("Uid:").and_then(|ids| ids.split_whitespace().next()) == Some(uid.as_str()))
+    };
+    let threads: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()) && mine(pid))
+        .map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).map(|t| t.count() as u64).unwrap_or(1))
+        .sum();
+    threads + 1 >= soft
 }
 
 /// Fails `step` unless `observed == expected`; both are shown with `{:?}`.
@@ -140,7 +206,10 @@ pub fn expect_errno<T: Debug>(
 ) -> Outcome {
     match observed {
         Err(e) if e == errno => Ok(()),
-        Err(e) => Err(Stop::fail(step, format!("{errno}"), format!("{e}"))),
+        Err(e) => match environment_errno(e) {
+            Some(why) => Err(Stop::broken(step, format!("{errno}"), format!("{e} ({why})"))),
+            None => Err(Stop::fail(step, format!("{errno}"), format!("{e}"))),
+        },
         Ok(v) => Err(Stop::fail(step, format!("{errno}"), format!("success ({v:?})"))),
     }
 }
@@ -162,10 +231,25 @@ impl Need {
             Need::KindDisabled(k) => format!("{} off", k.config_option().unwrap_or("?")),
             Need::InitialNamespace(k) => format!("starts in the initial {k} namespace"),
             Need::InitialAdmin => "CAP_SYS_ADMIN in the initial user namespace".into(),
-            Need::Config(o) => format!("{o}"),
+            Need::Config(o) => o.to_string(),
             Need::Kernel(major, minor) => format!("Linux {major}.{minor}+"),
             Need::Module(m) => format!("driver {m}"),
             Need::Probe(p) => format!("probe: {}", p.what),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn exhausted_descriptors_are_broken_not_failed() {
+        let io: Result<(), std::io::Error> = Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert!(matches!(io.at("opening"), Err(Stop::Broken(f)) if f.observed.contains("RLIMIT_NOFILE")));
+        assert!(matches!(Err::<(), _>(Errno::ENFILE).at("opening"), Err(Stop::Broken(f)) if f.observed.contains("file table")));
+        assert!(matches!(Err::<(), _>(Errno::EPERM).at("mounting"), Err(Stop::Fail(_))));
+        assert!(matches!(Err::<(), _>(Errno::EPERM).setup("a scratch file"), Err(Stop::Broken(_))));
     }
 }

@@ -13,7 +13,8 @@ usage: nsconform run [OPTIONS] [FILTER...]
 
 Runs namespace conformance checks against the running kernel, each in forked children in
 fresh namespaces, and prints one line per check: PASS, FAIL (with the step, the expected and
-the observed value) or SKIP (with the reason).
+the observed value), SKIP (with the reason) or BROKEN (the environment or the harness failed,
+e.g. a resource limit refused a fork: the check says nothing about the kernel).
 
   FILTER                 run the checks whose id contains FILTER (any of several)
   --exact                FILTERs must equal the id
@@ -31,8 +32,8 @@ Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config
 Accepted for cargo test and cargo nextest: --format terse|pretty, --ignored,
 --include-ignored, --nocapture, --show-output, --test-threads N, --color WHEN, -Z OPT.
 
-Exit status: 0 no check failed (passes and skips), 1 at least one check failed,
-2 bad usage or a report that could not be written.";
+Exit status: 0 every check passed or skipped, 1 at least one check failed, 2 bad usage or a
+report that could not be written, 7 no check failed but at least one was BROKEN.";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -136,7 +137,7 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
     let stdout = std::io::stdout();
     for check in selected {
         let record = crate::runner::run(check);
-        if !options.quiet || matches!(record.verdict, Verdict::Fail(_)) {
+        if !options.quiet || matches!(record.verdict, Verdict::Fail(_) | Verdict::Broken(_)) {
             let _ = writeln!(stdout.lock(), "{}", terminal::line(&record));
         }
         if let Some(stream) = stream.as_mut() {
@@ -156,7 +157,7 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
             return 2;
         }
     }
-    i32::from(run.counts().fail > 0)
+    run.counts().exit_status()
 }
 
 fn print_catalogue(checks: &[&Check], terse: bool) {

@@ -17,6 +17,8 @@ pub struct Facts {
     pub in_initial_userns: bool,
     /// Whether this run can create a user namespace and become root in it.
     pub userns: Result<(), String>,
+    /// Kinds whose user.max_<kind>_namespaces is 0 where the run starts: none can be created.
+    pub forbidden: Vec<Kind>,
 }
 
 static FACTS: OnceLock<Facts> = OnceLock::new();
@@ -39,7 +41,8 @@ impl Facts {
         // Without CONFIG_USER_NS there is only the initial user namespace (and no ns entry).
         let in_initial_userns = is_initial(Kind::User) || !std::path::Path::new("/proc/self/ns/user").exists();
         let userns = if cap_sys_admin { Ok(()) } else { userns::probe() };
-        Ok(Facts { release, version, kconfig, cap_sys_admin, in_initial_userns, userns })
+        let forbidden = Kind::ALL.into_iter().filter(|k| namespace_limit(*k) == Some(0)).collect();
+        Ok(Facts { release, version, kconfig, cap_sys_admin, in_initial_userns, userns, forbidden })
     }
 
     /// The option's state as a verdict can use it: `Some(bool)` when a config was found.
@@ -54,6 +57,13 @@ impl Facts {
             Some(option) => self.config_enabled(option),
         }
     }
+}
+
+/// user.max_<kind>_namespaces of the run's user namespace (kernel/ucount.c); `None` where the
+/// kernel has no such sysctl.
+pub fn namespace_limit(kind: Kind) -> Option<u64> {
+    let path = format!("/proc/sys/user/max_{}_namespaces", kind.name());
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// `major.minor.patch` from a release such as `6.1.0-50-cloud-amd64` or `6.18.44-fc`.

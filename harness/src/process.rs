@@ -75,7 +75,7 @@ enum End {
 pub struct Child {
     pid: Pid,
     channel: Channel,
-    end: Option<Outcome>,
+    end: std::cell::RefCell<Option<Outcome>>,
     reaped: std::cell::Cell<Option<WaitStatus>>,
 }
 
@@ -88,7 +88,7 @@ pub struct Parent {
 /// the parent through `Child::recv`, `Child::join` and friends.
 pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child, Stop> {
     let flags = flags_of(&how.kinds);
-    let (ours, theirs) = Channel::pair().at("creating the channel to a child")?;
+    let (ours, theirs) = Channel::pair().setup("creating the channel to a child")?;
     let parent_inodes: Vec<_> = how.kinds.iter().map(|k| (*k, ns_inode("self", k.name()).ok())).collect();
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     // A PID namespace child must come from clone itself; other kinds are entered by
@@ -97,7 +97,7 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
     let pid = raw_fork(clone_flags).map_err(|errno| creation_error(&how.kinds, errno, "clone"))?;
     if pid != 0 {
         drop(theirs);
-        return Ok(Child { pid: Pid::from_raw(pid), channel: ours, end: None, reaped: Default::default() });
+        return Ok(Child { pid: Pid::from_raw(pid), channel: ours, end: Default::default(), reaped: Default::default() });
     }
     drop(ours);
     let parent = Parent { channel: theirs };
@@ -151,18 +151,34 @@ fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
     }
 }
 
-/// The verdict when the kernel refuses to create namespaces, by the harness's rules: a kind
-/// the config enables must be creatable (FAIL); with no config found, EINVAL is a SKIP that
-/// says so. Kinds the config disables never get here: their checks are skipped beforehand.
+/// The verdict when the kernel refuses to create a process or namespaces, by the harness's
+/// rules: a kind the config enables must be creatable (FAIL); with no config found, EINVAL is a
+/// SKIP that says so, unless /proc/self/ns shows every kind built in (FAIL). Resource limits
+/// (RLIMIT_NPROC, the namespace count limits, descriptors) are the environment's: BROKEN.
+/// Kinds the config disables never get here: their checks are skipped beforehand.
 pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> Stop {
+    use nix::errno::Errno;
     let flags: Vec<_> = kinds.iter().map(|k| k.flag_name()).collect();
     let step = format!("{call}({})", flags.join(" | "));
+    let limit = match errno {
+        Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)"),
+        Errno::ENOSPC => Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)"),
+        other => crate::check::environment_errno(other),
+    };
+    if let Some(why) = limit {
+        return Stop::broken(step, "success", format!("{errno}: {why}"));
+    }
     let facts = facts();
-    if errno == nix::errno::Errno::EINVAL && facts.kconfig.is_none() {
-        return Stop::skip(format!(
-            "{step} gave EINVAL and no kernel config was found ({} and LTP's paths) to tell whether the kind is configured",
-            crate::kconfig::OVERRIDE_VAR
-        ));
+    if errno == Errno::EINVAL && facts.kconfig.is_none() {
+        let built_in: Vec<_> = kinds.iter().filter(|k| ns_inode("self", k.name()).is_ok()).collect();
+        if built_in.len() < kinds.len() || kinds.is_empty() {
+            return Stop::skip(format!(
+                "{step} gave EINVAL and no kernel config was found ({} and LTP's paths) to tell whether the kind is configured",
+                crate::kconfig::OVERRIDE_VAR
+            ));
+        }
+        let entries: Vec<_> = built_in.iter().map(|k| format!("/proc/self/ns/{k}")).collect();
+        return Stop::fail(step, format!("success ({} exist, so the kinds are built in)", entries.join(", ")), errno.to_string());
     }
     let configured: Vec<_> = kinds.iter().filter_map(|k| k.config_option()).map(|o| format!("{o}=y")).collect();
     let expected = if configured.is_empty() { "success".to_string() } else { format!("success ({})", configured.join(", ")) };
@@ -217,8 +233,33 @@ impl Child {
         self.pid
     }
 
+    /// Sends `value` to the child. A child that already finished (it skipped, failed or
+    /// died) cannot take it: its own result is returned instead, so a SKIP is never lost to
+    /// a broken pipe; a channel lost with no result from the child is BROKEN.
     pub fn send<T: Serialize>(&self, what: &str, value: &T) -> Outcome {
-        self.channel.send(&Frame::Msg(serde_json::to_value(value).at(what)?)).at(&format!("sending {what} to the child"))
+        let frame = Frame::Msg(serde_json::to_value(value).setup(what)?);
+        let Err(error) = self.channel.send(&frame) else { return Ok(()) };
+        let step = format!("sending {what} to the child");
+        loop {
+            match self.channel.recv::<Frame>(Some(Duration::ZERO)) {
+                Ok(Frame::Msg(_)) => continue,
+                Ok(Frame::End(end)) => {
+                    let outcome = end_outcome(end);
+                    *self.end.borrow_mut() = Some(outcome.clone());
+                    outcome?;
+                    return Err(Stop::broken(step, "the child to wait for it", "the child finished without reading it"));
+                }
+                Err(RecvError::Closed) => {
+                    return match self.wait_status()? {
+                        WaitStatus::Signaled(_, signal, _) => {
+                            Err(Stop::fail(step, what.to_string(), format!("the child died without a result: killed by {signal}")))
+                        }
+                        status => Err(Stop::broken(step, "success", format!("{error}; the child {}", describe(status)))),
+                    }
+                }
+                Err(_) => return Err(Stop::broken(step, "success", error.to_string())),
+            }
+        }
     }
 
     /// Waits for the child's next message, `what` names it (and the step, if this hangs).
@@ -241,10 +282,10 @@ impl Child {
         let step = format!("waiting for {what} from the child");
         crate::process::step(&step);
         match self.channel.recv::<Frame>(timeout) {
-            Ok(Frame::Msg(v)) => serde_json::from_value(v).map_err(|e| Stop::fail(&step, what, format!("undecodable: {e}"))),
+            Ok(Frame::Msg(v)) => serde_json::from_value(v).map_err(|e| Stop::broken(&step, what, format!("undecodable: {e}"))),
             Ok(Frame::End(end)) => {
                 let outcome = end_outcome(end);
-                self.end = Some(outcome.clone());
+                *self.end.borrow_mut() = Some(outcome.clone());
                 outcome?;
                 Err(Stop::fail(step, what.to_string(), "the child finished without sending it"))
             }
@@ -257,14 +298,15 @@ impl Child {
                 let status = self.wait_status()?;
                 Err(Stop::fail(step, what.to_string(), format!("the child died without a result: {}", describe(status))))
             }
-            Err(e) => Err(Stop::fail(step, what.to_string(), e.to_string())),
+            Err(e) => Err(Stop::broken(step, what.to_string(), e.to_string())),
         }
     }
 
     /// Waits for the child to finish and returns its result.
-    pub fn join(mut self) -> Outcome {
+    pub fn join(self) -> Outcome {
         crate::process::step("waiting for a child to finish");
-        let outcome = match self.end.take() {
+        let end = self.end.take();
+        let outcome = match end {
             Some(outcome) => outcome,
             None => loop {
                 match self.channel.recv::<Frame>(None) {
@@ -315,16 +357,16 @@ impl Child {
 
 impl Parent {
     pub fn send<T: Serialize>(&self, what: &str, value: &T) -> Outcome {
-        self.channel.send(&Frame::Msg(serde_json::to_value(value).at(what)?)).at(&format!("sending {what} to the parent"))
+        self.channel.send(&Frame::Msg(serde_json::to_value(value).setup(what)?)).setup(&format!("sending {what} to the parent"))
     }
 
     pub fn recv<T: DeserializeOwned>(&self, what: &str) -> Result<T, Stop> {
         let step = format!("waiting for {what} from the parent");
         crate::process::step(&step);
         match self.channel.recv::<Frame>(None) {
-            Ok(Frame::Msg(v)) => serde_json::from_value(v).map_err(|e| Stop::fail(&step, what, format!("undecodable: {e}"))),
-            Ok(Frame::End(_)) => Err(Stop::fail(step, what, "an end frame from the parent")),
-            Err(e) => Err(Stop::fail(step, what, e.to_string())),
+            Ok(Frame::Msg(v)) => serde_json::from_value(v).map_err(|e| Stop::broken(&step, what, format!("undecodable: {e}"))),
+            Ok(Frame::End(_)) => Err(Stop::broken(step, what, "an end frame from the parent")),
+            Err(e) => Err(Stop::broken(step, what, e.to_string())),
         }
     }
 

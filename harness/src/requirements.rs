@@ -18,6 +18,9 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {
                     (Some(false), Some(option)) => Some(format!("{option} is not set")),
+                    _ if facts.forbidden.contains(&kind) => {
+                        Some(format!("user.max_{}_namespaces is 0: this system forbids new {kind} namespaces", kind.name()))
+                    }
                     _ if !kind.needs_admin() && !facts.cap_sys_admin => facts.userns.clone().err(),
                     _ => None,
                 }
@@ -102,6 +105,7 @@ mod tests {
             cap_sys_admin: root,
             in_initial_userns: true,
             userns,
+            forbidden: vec![],
         }
     }
 
@@ -110,6 +114,17 @@ mod tests {
 
     fn skip(reason: &str) -> Decision {
         Decision::Skip(reason.into())
+    }
+
+    #[test]
+    fn a_kind_whose_namespace_limit_is_zero_skips_even_for_root() {
+        let mut f = facts(Some(ALL_ON), true, Ok(()));
+        f.forbidden = vec![Kind::User];
+        assert_eq!(
+            evaluate(&[Need::Kind(Kind::Uts), Need::Kind(Kind::User)], &f),
+            skip("user.max_user_namespaces is 0: this system forbids new user namespaces")
+        );
+        assert_eq!(evaluate(&[Need::Kind(Kind::Uts)], &f), Decision::Run { in_userns: false });
     }
 
     #[rstest]

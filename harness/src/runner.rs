@@ -2,7 +2,7 @@
 //! process of its own, with a deadline after which its whole process tree is killed.
 
 use crate::channel::{Channel, RecvError};
-use crate::check::{Check, Outcome, Stop};
+use crate::check::{Check, Failure, Outcome, Stop};
 use crate::host::facts;
 use crate::process::{describe, enter_check_process, send_verdict, take_panic_message, Report};
 use crate::report::{Record, Verdict};
@@ -35,7 +35,7 @@ pub fn run(check: &Check) -> Record {
 fn supervise(check: &Check, in_userns: bool) -> Verdict {
     let (ours, theirs) = match Channel::pair() {
         Ok(pair) => pair,
-        Err(e) => return Verdict::fail("creating the report channel", "success", e.to_string()),
+        Err(e) => return Verdict::Broken(broken("creating the report channel", e.to_string())),
     };
     // SAFETY: the runner is single-threaded; the child leaves with _exit.
     let pid = match unsafe { nix::unistd::fork() } {
@@ -44,8 +44,9 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             enter_check_process(theirs);
             let outcome = catch_unwind(AssertUnwindSafe(|| -> Outcome {
                 if in_userns {
-                    crate::userns::become_root()
-                        .map_err(|e| Stop::fail("becoming root of a new user namespace", "success", e.to_string()))?;
+                    crate::userns::become_root().map_err(|e| {
+                        crate::process::creation_error(&[crate::kind::Kind::User], e.errno, "becoming root of a new user namespace: unshare")
+                    })?;
                 }
                 (check.body)()
             }))
@@ -54,7 +55,7 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             unsafe { libc::_exit(0) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => return Verdict::fail("forking the check process", "success", e.to_string()),
+        Err(e) => return Verdict::Broken(broken("forking the check process", e.to_string())),
     };
     drop(theirs);
     let verdict = collect(&ours, pid, check.deadline);
@@ -72,6 +73,10 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             format!("still running at the deadline; killed its {leftovers} processes"),
         ),
     }
+}
+
+fn broken(step: &str, observed: String) -> Failure {
+    Failure { step: step.into(), expected: "success".into(), observed }
 }
 
 enum Collected {

@@ -1,5 +1,6 @@
 //! The runner end to end on fixture checks that misbehave: a hung process tree, a panic in a
-//! child, a crashed check process, a failed expectation, an unmet need and a leftover orphan.
+//! child, a crashed check process, a failed expectation, an unmet need, a leftover orphan, a
+//! child's SKIP racing its parent's write, and a fork refused by a resource limit (BROKEN).
 //! `harness = false`: the runner forks, so it must run from a single-threaded main.
 
 use nix::sys::wait::{waitpid, WaitPidFlag};
@@ -59,6 +60,26 @@ fn child_starts_in_new_time_namespace() -> Outcome {
     .join()
 }
 
+/// The child skips at once; the parent, unaware, writes to it after it finished.
+fn child_skips_before_the_parent_writes() -> Outcome {
+    let child = spawn(Spawn::fork(), |_| Err(nsconform_harness::Stop::skip("the child's reason")))?;
+    std::thread::sleep(Duration::from_millis(50));
+    child.send("an order the child never reads", &())?;
+    child.join()
+}
+
+/// A fork refused by RLIMIT_NPROC (enforced for a process without CAP_SYS_ADMIN and
+/// CAP_SYS_RESOURCE: run as an ordinary user, or dropped to one here).
+fn fork_refused_by_rlimit_nproc() -> Outcome {
+    use nix::sys::resource::{setrlimit, Resource};
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(65534)).map_err(|e| nsconform_harness::Stop::skip(format!("setgid: {e}")))?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).map_err(|e| nsconform_harness::Stop::skip(format!("setuid: {e}")))?;
+    }
+    setrlimit(Resource::RLIMIT_NPROC, 1, 1).map_err(|e| nsconform_harness::Stop::skip(format!("setrlimit: {e}")))?;
+    spawn(Spawn::fork(), |_| Ok(()))?.join()
+}
+
 fn no_children_left() -> bool {
     matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
 }
@@ -101,10 +122,19 @@ fn main() {
     let (verdict, _) = verdict_of(&fixture("self.orphan", &[], leaves_an_orphan));
     assert_eq!(verdict, Verdict::Pass, "an orphan left behind is killed, not held against the check");
 
+    for _ in 0..20 {
+        let (verdict, _) = verdict_of(&fixture("self.lost-skip", &[], child_skips_before_the_parent_writes));
+        assert_eq!(verdict, Verdict::Skip("the child's reason".into()), "a child's SKIP is never lost to a broken pipe");
+    }
+
+    let (verdict, _) = verdict_of(&fixture("self.nproc", &[], fork_refused_by_rlimit_nproc));
+    let Verdict::Broken(f) = verdict else { panic!("a fork refused by RLIMIT_NPROC is BROKEN, got {verdict:?}") };
+    assert!(f.observed.starts_with("EAGAIN") && f.observed.contains("RLIMIT_NPROC"), "{f:?}");
+
     if nix::unistd::geteuid().is_root() {
         let (verdict, _) = verdict_of(&fixture("self.time", &[], child_starts_in_new_time_namespace));
         assert!(matches!(verdict, Verdict::Pass | Verdict::Skip(_)), "{verdict:?}");
     }
 
-    println!("runner self-test: hang, panic, abort, mismatch, unmet need and orphan all handled");
+    println!("runner self-test: hang, panic, abort, mismatch, unmet need, orphan, lost SKIP and RLIMIT_NPROC all handled");
 }

@@ -416,7 +416,10 @@ fn refused_before_vm_sharing(step: &str, errno: Errno) -> Outcome {
         return Ok(());
     }
     let expected = if facts().version < VM_SHARING_ALLOWED { "success or EINVAL" } else { "success (Linux 6.2+)" };
-    Err(Stop::fail(step, expected, format!("{errno} on {release}")))
+    match nsconform_harness::check::environment_errno(errno) {
+        Some(why) => Err(Stop::broken(step, expected, format!("{errno} ({why})"))),
+        None => Err(Stop::fail(step, expected, format!("{errno} on {release}"))),
+    }
 }
 
 fn vfork_after_unshare() -> Outcome {

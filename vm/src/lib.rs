@@ -359,6 +359,7 @@ fn conclude(guest: Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Resu
     Ok(match status {
         0 => Exit::Passed,
         1 => Exit::ChecksFailed,
+        nsconform_harness::report::EXIT_BROKEN => Exit::Broken,
         _ => Exit::BadInput,
     })
 }

@@ -18,6 +18,8 @@ pub enum Exit {
     Hung = 5,
     /// QEMU is missing or failed; a download or a kernel build failed.
     Tooling = 6,
+    /// No check failed, but at least one was BROKEN (the guest's environment, not the kernel).
+    Broken = 7,
 }
 
 pub const EXIT_CODES: &str = "\
@@ -28,7 +30,8 @@ Exit status:
   3  the kernel panicked (the panic lines are printed)
   4  the guest stopped before its init started
   5  the guest hung past its deadline
-  6  QEMU missing or failing, or a download or kernel build failed";
+  6  QEMU missing or failing, or a download or kernel build failed
+  7  no check failed, but at least one was BROKEN (the environment, not the kernel)";
 
 /// An error that ends the run with `exit` and a one-line explanation.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ pub fn record_value(r: &Record) -> Value {
     match &r.verdict {
         Verdict::Pass => {}
         Verdict::Skip(reason) => obj["reason"] = json!(reason),
-        Verdict::Fail(f) => {
+        Verdict::Fail(f) | Verdict::Broken(f) => {
             obj["step"] = json!(f.step);
             obj["expected"] = json!(f.expected);
             obj["observed"] = json!(f.observed);
@@ -34,6 +34,7 @@ pub fn record_from_value(v: &Value) -> Option<Record> {
         "pass" => Verdict::Pass,
         "skip" => Verdict::Skip(text("reason")?),
         "fail" => Verdict::Fail(Failure { step: text("step")?, expected: text("expected")?, observed: text("observed")? }),
+        "broken" => Verdict::Broken(Failure { step: text("step")?, expected: text("expected")?, observed: text("observed")? }),
         _ => return None,
     };
     Some(Record {
@@ -52,7 +53,7 @@ pub fn render(run: &Run) -> String {
     let doc = json!({
         "kernel": run.kernel,
         "duration_ms": run.duration.as_secs_f64() * 1000.0,
-        "counts": { "pass": c.pass, "fail": c.fail, "skip": c.skip },
+        "counts": { "pass": c.pass, "fail": c.fail, "skip": c.skip, "broken": c.broken },
         "checks": checks,
     });
     let mut text = serde_json::to_string_pretty(&doc).expect("JSON values always serialize");
@@ -76,7 +77,7 @@ mod tests {
     fn carries_every_field_of_every_verdict() {
         let doc: serde_json::Value = serde_json::from_str(&super::render(&fixtures::run())).unwrap();
         assert_eq!(doc["kernel"], "6.18.44");
-        assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "skip": 1}));
+        assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "skip": 1, "broken": 1}));
         let checks = doc["checks"].as_array().unwrap();
         assert_eq!(checks[0]["verdict"], "pass");
         assert_eq!(checks[0]["kinds"], serde_json::json!(["uts"]));
@@ -86,6 +87,8 @@ mod tests {
         assert_eq!(checks[1]["observed"], "\"b\"");
         assert_eq!(checks[2]["verdict"], "skip");
         assert_eq!(checks[2]["reason"], "CONFIG_UTS_NS is not set");
+        assert_eq!(checks[3]["verdict"], "broken");
+        assert_eq!(checks[3]["observed"], "EAGAIN");
         assert_eq!(checks[0]["duration_ms"], 1.5);
     }
 }

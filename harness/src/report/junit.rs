@@ -1,6 +1,6 @@
 //! JUnit XML as CI systems read it: one testsuite, a testcase per check (classname = the
 //! namespace kind), `<failure>` with the step, expected and observed values, `<skipped>` with
-//! the reason.
+//! the reason, `<error>` for a check the environment or the harness broke.
 
 use super::{Run, Verdict};
 
@@ -8,17 +8,19 @@ pub fn render(run: &Run) -> String {
     let c = run.counts();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites name=\"nsconform\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        "<testsuites name=\"nsconform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
         run.records.len(),
         c.fail,
+        c.broken,
         c.skip,
         run.duration.as_secs_f64()
     ));
     out.push_str(&format!(
-        "  <testsuite name=\"nsconform on Linux {}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">\n",
+        "  <testsuite name=\"nsconform on Linux {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
         escape(&run.kernel),
         run.records.len(),
         c.fail,
+        c.broken,
         c.skip,
         run.duration.as_secs_f64()
     ));
@@ -35,14 +37,15 @@ pub fn render(run: &Run) -> String {
             Verdict::Skip(reason) => {
                 out.push_str(&format!("{open}>\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape(reason)))
             }
-            Verdict::Fail(f) => out.push_str(&format!(
-                "{open}>\n      <failure message=\"{}: expected {}, observed {}\">step: {}\nexpected: {}\nobserved: {}</failure>\n    </testcase>\n",
+            Verdict::Fail(f) | Verdict::Broken(f) => out.push_str(&format!(
+                "{open}>\n      <{tag} message=\"{}: expected {}, observed {}\">step: {}\nexpected: {}\nobserved: {}</{tag}>\n    </testcase>\n",
                 escape(&f.step),
                 escape(&f.expected),
                 escape(&f.observed),
                 escape(&f.step),
                 escape(&f.expected),
-                escape(&f.observed)
+                escape(&f.observed),
+                tag = if matches!(r.verdict, Verdict::Broken(_)) { "error" } else { "failure" },
             )),
         }
     }

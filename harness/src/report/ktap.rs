@@ -1,6 +1,7 @@
 //! KTAP version 1, the kernel's test output format
 //! (Documentation/dev-tools/ktap.rst): a plan, one result line per check, `# SKIP reason`
-//! directives, and diagnostic lines for failures.
+//! directives, diagnostic lines for failures, and `# ERROR` for checks the environment
+//! broke (kselftest counts those as "error").
 
 use super::{Run, Verdict};
 
@@ -11,16 +12,17 @@ pub fn render(run: &Run) -> String {
         match &record.verdict {
             Verdict::Pass => out.push_str(&format!("ok {n} {}\n", record.id)),
             Verdict::Skip(reason) => out.push_str(&format!("ok {n} {} # SKIP {}\n", record.id, one_line(reason))),
-            Verdict::Fail(f) => {
+            Verdict::Fail(f) | Verdict::Broken(f) => {
                 out.push_str(&format!("# step: {}\n", one_line(&f.step)));
                 out.push_str(&format!("# expected: {}\n", one_line(&f.expected)));
                 out.push_str(&format!("# observed: {}\n", one_line(&f.observed)));
-                out.push_str(&format!("not ok {n} {}\n", record.id));
+                let directive = if matches!(record.verdict, Verdict::Broken(_)) { " # ERROR broken by the environment" } else { "" };
+                out.push_str(&format!("not ok {n} {}{directive}\n", record.id));
             }
         }
     }
     let c = run.counts();
-    out.push_str(&format!("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:0\n", c.pass, c.fail, c.skip));
+    out.push_str(&format!("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}\n", c.pass, c.fail, c.skip, c.broken));
     out
 }
 

@@ -15,6 +15,8 @@ pub enum Verdict {
     Pass,
     Fail(Failure),
     Skip(String),
+    /// The harness or the environment failed: the check says nothing about the kernel.
+    Broken(Failure),
 }
 
 impl Verdict {
@@ -27,6 +29,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail(_) => "FAIL",
             Verdict::Skip(_) => "SKIP",
+            Verdict::Broken(_) => "BROKEN",
         }
     }
 }
@@ -37,6 +40,7 @@ impl From<Outcome> for Verdict {
             Ok(()) => Verdict::Pass,
             Err(Stop::Fail(f)) => Verdict::Fail(f),
             Err(Stop::Skip(reason)) => Verdict::Skip(reason),
+            Err(Stop::Broken(f)) => Verdict::Broken(f),
         }
     }
 }
@@ -79,6 +83,25 @@ pub struct Counts {
     pub pass: usize,
     pub fail: usize,
     pub skip: usize,
+    pub broken: usize,
+}
+
+/// Exit status of a run with a check failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit status of a run with a check BROKEN and none failed.
+pub const EXIT_BROKEN: i32 = 7;
+
+impl Counts {
+    /// 0 when every check passed or skipped; a FAIL outranks a BROKEN.
+    pub fn exit_status(&self) -> i32 {
+        if self.fail > 0 {
+            EXIT_FAILED
+        } else if self.broken > 0 {
+            EXIT_BROKEN
+        } else {
+            0
+        }
+    }
 }
 
 impl Run {
@@ -88,6 +111,7 @@ impl Run {
                 Verdict::Pass => c.pass += 1,
                 Verdict::Fail(_) => c.fail += 1,
                 Verdict::Skip(_) => c.skip += 1,
+                Verdict::Broken(_) => c.broken += 1,
             }
             c
         })
@@ -141,6 +165,11 @@ pub(crate) mod fixtures {
                 record("uts.a", Verdict::Pass, 1500),
                 record("uts.b", Verdict::fail("reading <hostname> & \"domain\"", "\"a\"", "\"b\""), 250),
                 record("uts.c", Verdict::Skip("CONFIG_UTS_NS is not set".into()), 0),
+                record(
+                    "uts.d",
+                    Verdict::Broken(Failure { step: "fork".into(), expected: "success".into(), observed: "EAGAIN".into() }),
+                    100,
+                ),
             ],
             duration: Duration::from_millis(12),
         }

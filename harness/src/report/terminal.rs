@@ -1,5 +1,5 @@
 //! The human-readable report: one line per check, details under a failure, and a summary
-//! that counts PASS, FAIL and SKIP separately.
+//! that counts PASS, FAIL, SKIP and BROKEN separately.
 
 use super::{Record, Run, Verdict};
 
@@ -9,7 +9,7 @@ pub fn line(record: &Record) -> String {
     match &record.verdict {
         Verdict::Pass => head,
         Verdict::Skip(reason) => format!("{head}: {reason}"),
-        Verdict::Fail(f) => format!(
+        Verdict::Fail(f) | Verdict::Broken(f) => format!(
             "{head}\n       step:     {}\n       expected: {}\n       observed: {}",
             f.step, f.expected, f.observed
         ),
@@ -19,17 +19,20 @@ pub fn line(record: &Record) -> String {
 pub fn summary(run: &Run) -> String {
     let c = run.counts();
     let mut text = format!(
-        "{} passed, {} failed, {} skipped of {} checks in {:.2} s on Linux {}",
+        "{} passed, {} failed, {} skipped, {} broken of {} checks in {:.2} s on Linux {}",
         c.pass,
         c.fail,
         c.skip,
+        c.broken,
         run.records.len(),
         run.duration.as_secs_f64(),
         run.kernel
     );
-    let failed: Vec<_> = run.records.iter().filter(|r| matches!(r.verdict, Verdict::Fail(_))).map(|r| r.id.as_str()).collect();
-    if !failed.is_empty() {
-        text.push_str(&format!("\nfailed: {}", failed.join(" ")));
+    for (label, word) in [("failed", "FAIL"), ("broken (the environment or the harness, not the kernel)", "BROKEN")] {
+        let ids: Vec<_> = run.records.iter().filter(|r| r.verdict.word() == word).map(|r| r.id.as_str()).collect();
+        if !ids.is_empty() {
+            text.push_str(&format!("\n{label}: {}", ids.join(" ")));
+        }
     }
     text
 }
@@ -49,13 +52,14 @@ mod tests {
             "FAIL uts.b (0.2 ms)\n       step:     reading <hostname> & \"domain\"\n       expected: \"a\"\n       observed: \"b\""
         );
         assert_eq!(lines[2], "SKIP uts.c (0.0 ms): CONFIG_UTS_NS is not set");
+        assert_eq!(lines[3], "BROKEN uts.d (0.1 ms)\n       step:     fork\n       expected: success\n       observed: EAGAIN");
     }
 
     #[test]
     fn summary_counts_each_verdict_and_names_failures() {
         assert_eq!(
             summary(&fixtures::run()),
-            "1 passed, 1 failed, 1 skipped of 3 checks in 0.01 s on Linux 6.18.44\nfailed: uts.b"
+            "1 passed, 1 failed, 1 skipped, 1 broken of 4 checks in 0.01 s on Linux 6.18.44\nfailed: uts.b\nbroken (the environment or the harness, not the kernel): uts.d"
         );
     }
 }

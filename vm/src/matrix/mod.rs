@@ -129,24 +129,35 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
         return 2;
     }
     let start = Instant::now();
-    let columns = run_rows(&rows, o);
+    let mut columns = run_rows(&rows, o);
     let mut differences = Vec::new();
-    for (row, column) in rows.iter().zip(&columns) {
+    for (row, column) in rows.iter().zip(columns.iter_mut()) {
+        let path = o.expectations.join(format!("{}.txt", row.name));
+        let expected = match std::fs::read_to_string(&path) {
+            Err(e) if o.record && e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            read => read.map_err(|e| e.to_string()).and_then(|t| expectations::parse(&t)),
+        };
+        let expected = match expected {
+            Ok(expected) => expected,
+            Err(e) => {
+                differences.push(format!("{}: expectations {}: {e}", row.name, path.display()));
+                continue;
+            }
+        };
+        column.known = expectations::known_bugs(&expected);
         let Some(records) = &column.records else {
             differences.push(format!("{}: produced no report ({})", row.name, column.note));
             continue;
         };
-        let path = o.expectations.join(format!("{}.txt", row.name));
-        if o.record {
-            match std::fs::write(&path, expectations::render(&row.name, records)) {
-                Ok(()) => progress(&format!("{}: recorded {} (review before committing)", row.name, path.display())),
-                Err(e) => differences.push(format!("{}: cannot write {}: {e}", row.name, path.display())),
-            }
+        if !o.record {
+            differences.extend(expectations::diff(&row.name, &expected, records));
             continue;
         }
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| expectations::parse(&t)) {
-            Ok(expected) => differences.extend(expectations::diff(&row.name, &expected, records)),
-            Err(e) => differences.push(format!("{}: expectations {}: {e}", row.name, path.display())),
+        match expectations::render(&row.name, records, &expected)
+            .and_then(|text| std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display())))
+        {
+            Ok(()) => progress(&format!("{}: recorded {} (review before committing)", row.name, path.display())),
+            Err(e) => differences.push(format!("{}: {e}", row.name)),
         }
     }
     for (name, text) in [("report.md", report::markdown(&columns)), ("report.html", report::html(&columns))] {
@@ -202,7 +213,7 @@ fn run_rows(rows: &[Row], o: &Options) -> Vec<Column> {
                     progress(&format!("{}: started ({})", row.name, row.kernel));
                     running.push((next, child, Instant::now()));
                 }
-                Err(e) => columns[next] = Some(Column { name: row.name.clone(), records: None, note: format!("cannot start: {e}") }),
+                Err(e) => columns[next] = Some(Column::new(&row.name, None, format!("cannot start: {e}"))),
             }
             next += 1;
         }
@@ -229,7 +240,7 @@ fn finish(row: &Row, dir: &Path, status: std::process::ExitStatus, took: Duratio
         None => format!("{kernel}: exit {}, no report; see {}", status.code().unwrap_or(-1), dir.join("output.log").display()),
     };
     progress(&format!("{}: {note}", row.name));
-    Column { name: row.name.clone(), records: records.map(|(_, r)| r), note }
+    Column::new(&row.name, records.map(|(_, r)| r), note)
 }
 
 fn read_report(path: &Path) -> Option<(String, Vec<Record>)> {

@@ -1,6 +1,8 @@
 //! The conformance report across the matrix: kernel/config (columns) x behaviour (rows),
 //! grouped by namespace kind, as Markdown and as one self-contained HTML page. A behaviour
-//! whose verdict differs between columns is marked, so kernel differences stand out.
+//! whose verdict differs between columns is marked, so kernel differences stand out. A FAIL
+//! that the row's expectations name as a known kernel bug shows as XFAIL with the bug, apart
+//! from a new FAIL; BROKEN (the environment's trouble) shows apart from both.
 
 use nsconform_harness::report::{Record, Verdict};
 use std::collections::BTreeMap;
@@ -10,13 +12,28 @@ pub struct Column {
     pub name: String,
     pub records: Option<Vec<Record>>,
     pub note: String,
+    /// Known kernel bugs of this row: check id to upstream reference.
+    pub known: BTreeMap<String, String>,
+}
+
+impl Column {
+    pub fn new(name: &str, records: Option<Vec<Record>>, note: String) -> Column {
+        Column { name: name.into(), records, note, known: BTreeMap::new() }
+    }
+}
+
+/// A check's verdict in one column, and the known bug it fails by, if any.
+#[derive(Clone, Copy)]
+struct Cell<'a> {
+    verdict: &'a Verdict,
+    known: Option<&'a str>,
 }
 
 struct Line<'a> {
     id: &'a str,
     statement: &'a str,
     reference: &'a str,
-    cells: Vec<Option<&'a Verdict>>,
+    cells: Vec<Option<Cell<'a>>>,
 }
 
 fn lines(columns: &[Column]) -> BTreeMap<&str, Vec<Line<'_>>> {
@@ -30,7 +47,11 @@ fn lines(columns: &[Column]) -> BTreeMap<&str, Vec<Line<'_>>> {
     for (id, statement, reference) in ids {
         let cells = columns
             .iter()
-            .map(|c| c.records.as_ref().and_then(|rs| rs.iter().find(|r| r.id == id)).map(|r| &r.verdict))
+            .map(|c| {
+                let record = c.records.as_ref().and_then(|rs| rs.iter().find(|r| r.id == id))?;
+                let known = matches!(record.verdict, Verdict::Fail(_)).then(|| c.known.get(id).map(String::as_str)).flatten();
+                Some(Cell { verdict: &record.verdict, known })
+            })
             .collect();
         let kind = id.split('.').next().unwrap_or("other");
         groups.entry(kind).or_default().push(Line { id, statement, reference, cells });
@@ -38,28 +59,35 @@ fn lines(columns: &[Column]) -> BTreeMap<&str, Vec<Line<'_>>> {
     groups
 }
 
-fn word(cell: Option<&Verdict>) -> &'static str {
-    cell.map(Verdict::word).unwrap_or("-")
+fn word(cell: Option<Cell>) -> &'static str {
+    match cell {
+        None => "-",
+        Some(Cell { known: Some(_), .. }) => "XFAIL",
+        Some(c) => c.verdict.word(),
+    }
 }
 
-fn detail(cell: Option<&Verdict>) -> String {
-    match cell {
-        Some(Verdict::Skip(reason)) => reason.clone(),
-        Some(Verdict::Fail(f)) => format!("{}: expected {}, observed {}", f.step, f.expected, f.observed),
-        Some(Verdict::Pass) | None => String::new(),
+fn detail(cell: Option<Cell>) -> String {
+    let Some(cell) = cell else { return String::new() };
+    let bug = cell.known.map(|b| format!("known kernel bug: {b}; ")).unwrap_or_default();
+    match cell.verdict {
+        Verdict::Skip(reason) => reason.clone(),
+        Verdict::Fail(f) => format!("{bug}{}: expected {}, observed {}", f.step, f.expected, f.observed),
+        Verdict::Broken(f) => format!("broken by the environment: {}: expected {}, observed {}", f.step, f.expected, f.observed),
+        Verdict::Pass => String::new(),
     }
 }
 
 /// The verdict most columns gave the check (a cell that differs from it stands out).
 fn majority(line: &Line) -> Option<&'static str> {
-    let words: Vec<&'static str> = line.cells.iter().flatten().map(|v| v.word()).collect();
+    let words: Vec<&'static str> = line.cells.iter().map(|c| word(*c)).filter(|w| *w != "-").collect();
     // max_by_key keeps the last of equals: a tie goes to PASS.
-    ["FAIL", "SKIP", "PASS"].into_iter().max_by_key(|w| words.iter().filter(|x| *x == w).count())
+    ["BROKEN", "FAIL", "XFAIL", "SKIP", "PASS"].into_iter().max_by_key(|w| words.iter().filter(|x| *x == w).count())
 }
 
 /// Verdicts differ between the columns that ran the check.
 fn differs(line: &Line) -> bool {
-    let mut present = line.cells.iter().flatten().map(|v| v.word());
+    let mut present = line.cells.iter().map(|c| word(*c)).filter(|w| *w != "-");
     let first = present.next();
     present.any(|w| Some(w) != first)
 }
@@ -69,7 +97,7 @@ pub fn markdown(columns: &[Column]) -> String {
     for c in columns {
         out.push_str(&format!("- **{}**: {}\n", c.name, c.note));
     }
-    out.push_str("\nA behaviour marked ≠ has different verdicts across the columns; notes below the tables give every SKIP reason and FAIL message.\n");
+    out.push_str("\nA behaviour marked ≠ has different verdicts across the columns; XFAIL is a FAIL the row expects because of a known kernel bug, BROKEN a check the environment broke; notes below the tables give every SKIP reason, bug reference and FAIL message.\n");
     let mut notes = Vec::new();
     for (kind, lines) in lines(columns) {
         out.push_str(&format!("\n## {kind}\n\n| behaviour |"));
@@ -116,6 +144,7 @@ pub fn html(columns: &[Column]) -> String {
          td.id{text-align:left;font-family:monospace}\n\
          tr.differs td.id{background:#fff3c4}\n\
          td.PASS{background:#d8f5d0}td.FAIL{background:#f7c5c5;font-weight:bold}td.SKIP{background:#e8e8e8}td.none{background:#fff}\n\
+         td.XFAIL{background:#e3d5f5}td.BROKEN{background:#ffd9a8;font-style:italic}\n\
          td.odd{outline:2px solid #d08000;outline-offset:-2px}\n\
          details{font-size:12px;text-align:left;max-width:22em}summary{cursor:pointer}\n\
          thead th{position:sticky;top:0;background:#f4f4f4}\n\
@@ -124,7 +153,7 @@ pub fn html(columns: &[Column]) -> String {
     for c in columns {
         out.push_str(&format!("<li><b>{}</b>: {}</li>\n", escape(&c.name), escape(&c.note)));
     }
-    out.push_str("</ul>\n<p>Yellow behaviours differ between columns; an outlined cell differs from the verdict most columns gave. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
+    out.push_str("</ul>\n<p>Yellow behaviours differ between columns; an outlined cell differs from the verdict most columns gave; XFAIL is a known kernel bug (expected), BROKEN the environment's trouble. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
     for c in columns {
         out.push_str(&format!("<th>{}</th>", escape(&c.name)));
     }
@@ -175,13 +204,13 @@ mod tests {
 
     fn columns() -> Vec<Column> {
         vec![
-            Column { name: "6.1".into(), note: "debian:6.1".into(), records: Some(vec![record("uts.a", Verdict::Pass), record("pid.b", Verdict::Pass)]) },
-            Column {
-                name: "no-uts".into(),
-                note: "minimal".into(),
-                records: Some(vec![record("uts.a", Verdict::Skip("CONFIG_UTS_NS is not set".into())), record("pid.b", Verdict::Pass)]),
-            },
-            Column { name: "broken".into(), note: "no report".into(), records: None },
+            Column::new("6.1", Some(vec![record("uts.a", Verdict::Pass), record("pid.b", Verdict::Pass)]), "debian:6.1".into()),
+            Column::new(
+                "no-uts",
+                Some(vec![record("uts.a", Verdict::Skip("CONFIG_UTS_NS is not set".into())), record("pid.b", Verdict::Pass)]),
+                "minimal".into(),
+            ),
+            Column::new("broken", None, "no report".into()),
         ]
     }
 
@@ -192,6 +221,18 @@ mod tests {
         assert!(md.contains("| `uts.a` ≠ | PASS | SKIP [1] | - |"), "{md}");
         assert!(md.contains("| `pid.b` | PASS | PASS | - |"), "{md}");
         assert!(md.contains("1. no-uts / `uts.a`: CONFIG_UTS_NS is not set"), "{md}");
+    }
+
+    #[test]
+    fn a_known_bug_shows_as_xfail_with_its_reference_apart_from_a_new_fail() {
+        let fail = || record("mnt.c", Verdict::fail("bind", "success", "EINVAL"));
+        let mut known = Column::new("host", Some(vec![fail()]), "host".into());
+        known.known.insert("mnt.c".into(), "upstream bug X".into());
+        let columns = [known, Column::new("new", Some(vec![fail()]), "other".into())];
+        let md = markdown(&columns);
+        assert!(md.contains("| `mnt.c` ≠ | XFAIL [1] | FAIL [2] |"), "{md}");
+        assert!(md.contains("1. host / `mnt.c`: known kernel bug: upstream bug X; bind: expected success, observed EINVAL"), "{md}");
+        assert!(html(&columns).contains("<td class=\"XFAIL"), "XFAIL has its own style");
     }
 
     #[test]
