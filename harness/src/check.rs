@@ -56,6 +56,9 @@ pub enum Need {
     Module(&'static str),
     /// A runtime probe of the running kernel.
     Probe(Probe),
+    /// Not a requirement but a fact: from Linux `since` (major, minor) the kernel has the
+    /// named upstream bug, so a FAIL there is a known failure (XFAIL), counted apart.
+    KnownBug { since: (u32, u32), bug: &'static str },
 }
 
 /// A runtime probe: `Err(reason)` means the need is unmet and the check SKIPs with that reason.
@@ -73,6 +76,16 @@ pub struct Failure {
     pub step: String,
     pub expected: String,
     pub observed: String,
+    /// The upstream bug this failure is known to come from on this kernel (XFAIL), from the
+    /// check's `Need::KnownBug`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_bug: Option<String>,
+}
+
+impl Failure {
+    pub fn new(step: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Failure {
+        Failure { step: step.into(), expected: expected.into(), observed: observed.into(), known_bug: None }
+    }
 }
 
 /// Why a check body stopped before passing.
@@ -90,7 +103,7 @@ pub type Outcome = Result<(), Stop>;
 
 impl Stop {
     pub fn fail(step: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
-        Stop::Fail(Failure { step: step.into(), expected: expected.into(), observed: observed.into() })
+        Stop::Fail(Failure::new(step, expected, observed))
     }
 
     pub fn skip(reason: impl Into<String>) -> Stop {
@@ -98,7 +111,7 @@ impl Stop {
     }
 
     pub fn broken(step: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
-        Stop::Broken(Failure { step: step.into(), expected: expected.into(), observed: observed.into() })
+        Stop::Broken(Failure::new(step, expected, observed))
     }
 
     /// Prefixes the step with the process it happened in, as it travels up to the parent.
@@ -235,6 +248,7 @@ impl Need {
             Need::Kernel(major, minor) => format!("Linux {major}.{minor}+"),
             Need::Module(m) => format!("driver {m}"),
             Need::Probe(p) => format!("probe: {}", p.what),
+            Need::KnownBug { since: (major, minor), bug } => format!("known bug from Linux {major}.{minor}: {bug}"),
         }
     }
 }

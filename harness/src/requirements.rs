@@ -50,6 +50,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 .then(|| format!("needs Linux {major}.{minor} or newer; this is {}", facts.release)),
             Need::Module(name) => module_unavailable(name, facts),
             Need::Probe(probe) => (probe.run)().err().map(|why| format!("{}: {why}", probe.what)),
+            Need::KnownBug { .. } => None,
         };
         if let Some(reason) = unmet {
             return Decision::Skip(reason);

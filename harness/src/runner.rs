@@ -2,7 +2,7 @@
 //! process of its own, with a deadline after which its whole process tree is killed.
 
 use crate::channel::{Channel, RecvError};
-use crate::check::{Check, Failure, Outcome, Stop};
+use crate::check::{Check, Failure, Need, Outcome, Stop};
 use crate::host::facts;
 use crate::process::{describe, enter_check_process, send_verdict, take_panic_message, Report};
 use crate::report::{Record, Verdict};
@@ -27,7 +27,7 @@ pub fn run(check: &Check) -> Record {
     let start = Instant::now();
     let verdict = match evaluate(check.needs, facts()) {
         Decision::Skip(reason) => Verdict::Skip(reason),
-        Decision::Run { in_userns } => supervise(check, in_userns),
+        Decision::Run { in_userns } => known_bug(check, supervise(check, in_userns)),
     };
     Record::new(check, verdict, start.elapsed())
 }
@@ -76,7 +76,19 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
 }
 
 fn broken(step: &str, observed: String) -> Failure {
-    Failure { step: step.into(), expected: "success".into(), observed }
+    Failure::new(step, "success", observed)
+}
+
+/// A FAIL on a kernel that a `Need::KnownBug` of the check names is that known failure.
+fn known_bug(check: &Check, verdict: Verdict) -> Verdict {
+    let bug = check.needs.iter().find_map(|n| match n {
+        Need::KnownBug { since: (major, minor), bug } if facts().version >= (*major, *minor, 0) => Some(*bug),
+        _ => None,
+    });
+    match (verdict, bug) {
+        (Verdict::Fail(f), Some(bug)) => Verdict::Fail(Failure { known_bug: Some(bug.into()), ..f }),
+        (verdict, _) => verdict,
+    }
 }
 
 enum Collected {

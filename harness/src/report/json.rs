@@ -22,6 +22,9 @@ pub fn record_value(r: &Record) -> Value {
             obj["step"] = json!(f.step);
             obj["expected"] = json!(f.expected);
             obj["observed"] = json!(f.observed);
+            if let Some(bug) = &f.known_bug {
+                obj["known_bug"] = json!(bug);
+            }
         }
     }
     obj
@@ -30,11 +33,12 @@ pub fn record_value(r: &Record) -> Value {
 /// The inverse of `record_value`; `None` for an object that is not a record.
 pub fn record_from_value(v: &Value) -> Option<Record> {
     let text = |key: &str| v[key].as_str().map(String::from);
+    let failure = || Some(Failure::new(text("step")?, text("expected")?, text("observed")?));
     let verdict = match v["verdict"].as_str()? {
         "pass" => Verdict::Pass,
         "skip" => Verdict::Skip(text("reason")?),
-        "fail" => Verdict::Fail(Failure { step: text("step")?, expected: text("expected")?, observed: text("observed")? }),
-        "broken" => Verdict::Broken(Failure { step: text("step")?, expected: text("expected")?, observed: text("observed")? }),
+        "fail" | "xfail" => Verdict::Fail(Failure { known_bug: text("known_bug"), ..failure()? }),
+        "broken" => Verdict::Broken(failure()?),
         _ => return None,
     };
     Some(Record {
@@ -53,7 +57,7 @@ pub fn render(run: &Run) -> String {
     let doc = json!({
         "kernel": run.kernel,
         "duration_ms": run.duration.as_secs_f64() * 1000.0,
-        "counts": { "pass": c.pass, "fail": c.fail, "skip": c.skip, "broken": c.broken },
+        "counts": { "pass": c.pass, "fail": c.fail, "xfail": c.xfail, "skip": c.skip, "broken": c.broken },
         "checks": checks,
     });
     let mut text = serde_json::to_string_pretty(&doc).expect("JSON values always serialize");
@@ -77,7 +81,7 @@ mod tests {
     fn carries_every_field_of_every_verdict() {
         let doc: serde_json::Value = serde_json::from_str(&super::render(&fixtures::run())).unwrap();
         assert_eq!(doc["kernel"], "6.18.44");
-        assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "skip": 1, "broken": 1}));
+        assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "xfail": 1, "skip": 1, "broken": 1}));
         let checks = doc["checks"].as_array().unwrap();
         assert_eq!(checks[0]["verdict"], "pass");
         assert_eq!(checks[0]["kinds"], serde_json::json!(["uts"]));
@@ -89,6 +93,8 @@ mod tests {
         assert_eq!(checks[2]["reason"], "CONFIG_UTS_NS is not set");
         assert_eq!(checks[3]["verdict"], "broken");
         assert_eq!(checks[3]["observed"], "EAGAIN");
+        assert_eq!(checks[4]["verdict"], "xfail");
+        assert_eq!(checks[4]["known_bug"], "bug 1");
         assert_eq!(checks[0]["duration_ms"], 1.5);
     }
 }

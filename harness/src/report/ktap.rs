@@ -16,13 +16,18 @@ pub fn render(run: &Run) -> String {
                 out.push_str(&format!("# step: {}\n", one_line(&f.step)));
                 out.push_str(&format!("# expected: {}\n", one_line(&f.expected)));
                 out.push_str(&format!("# observed: {}\n", one_line(&f.observed)));
-                let directive = if matches!(record.verdict, Verdict::Broken(_)) { " # ERROR broken by the environment" } else { "" };
-                out.push_str(&format!("not ok {n} {}{directive}\n", record.id));
+                let line = match (&record.verdict, &f.known_bug) {
+                    (Verdict::Broken(_), _) => format!("not ok {n} {} # ERROR broken by the environment", record.id),
+                    (_, Some(bug)) => format!("ok {n} {} # XFAIL known kernel bug: {}", record.id, one_line(bug)),
+                    _ => format!("not ok {n} {}", record.id),
+                };
+                out.push_str(&line);
+                out.push('\n');
             }
         }
     }
     let c = run.counts();
-    out.push_str(&format!("# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}\n", c.pass, c.fail, c.skip, c.broken));
+    out.push_str(&format!("# Totals: pass:{} fail:{} xfail:{} xpass:0 skip:{} error:{}\n", c.pass, c.fail, c.xfail, c.skip, c.broken));
     out
 }
 

@@ -95,9 +95,9 @@ pub fn render(row: &str, records: &[Record], previous: &BTreeMap<String, Expecte
     for r in records {
         match &r.verdict {
             Verdict::Pass => out.push_str(&format!("PASS {}\n", r.id)),
-            Verdict::Fail(_) => {
-                let bug = match previous.get(&r.id) {
-                    Some(Expected::Fail(bug)) => bug.as_str(),
+            Verdict::Fail(f) => {
+                let bug = match (previous.get(&r.id), &f.known_bug) {
+                    (Some(Expected::Fail(bug)), _) | (_, Some(bug)) => bug.as_str(),
                     _ => "UNREVIEWED: a new FAIL; name the upstream bug or fix the check",
                 };
                 out.push_str(&format!("FAIL {}: {bug}\n", r.id))
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn broken_is_never_expected_nor_recorded() {
-        let broken = record("pid.a", Verdict::Broken(nsconform_harness::Failure { step: "fork".into(), expected: "success".into(), observed: "EAGAIN".into() }));
+        let broken = record("pid.a", Verdict::Broken(nsconform_harness::Failure::new("fork", "success", "EAGAIN")));
         assert_eq!(
             diff("row", &parse("PASS pid.a").unwrap(), std::slice::from_ref(&broken)),
             ["row: pid.a: expected PASS, got BROKEN (fork: expected success, observed EAGAIN)"]

@@ -49,7 +49,10 @@ fn lines(columns: &[Column]) -> BTreeMap<&str, Vec<Line<'_>>> {
             .iter()
             .map(|c| {
                 let record = c.records.as_ref().and_then(|rs| rs.iter().find(|r| r.id == id))?;
-                let known = matches!(record.verdict, Verdict::Fail(_)).then(|| c.known.get(id).map(String::as_str)).flatten();
+                let known = match &record.verdict {
+                    Verdict::Fail(f) => c.known.get(id).or(f.known_bug.as_ref()).map(String::as_str),
+                    _ => None,
+                };
                 Some(Cell { verdict: &record.verdict, known })
             })
             .collect();
