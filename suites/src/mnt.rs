@@ -11,7 +11,7 @@ use crate::sys::own_ns;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE};
 use std::os::fd::AsFd;
 
 pub const CHECKS: &[Check] = &[
@@ -590,7 +590,12 @@ fn ns_file_bind_of_newer_namespace_from_any_cpu() -> Outcome {
             in_scratch(|| {
                 touch("/tmp/mntns")?;
                 run_on(newer_cpu)?;
-                let child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| to_parent.recv::<()>("the order to exit"))?;
+                let mut child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+                    to_parent.send("its namespace", &own_ns("mnt")?)?;
+                    to_parent.recv::<()>("the order to exit")
+                })?;
+                let newer = child.recv::<u64>("its namespace")?;
+                expect_ne("the child's mount namespace", own_ns("mnt")?, newer)?;
                 let bound = bind(&format!("/proc/{}/ns/mnt", child.pid()), "/tmp/mntns", MsFlags::empty());
                 child.send("the order to exit", &())?;
                 child.join()?;
