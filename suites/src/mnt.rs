@@ -200,7 +200,7 @@ fn mountinfo_of(pid: &str) -> Result<Vec<Mount>, Stop> {
 
 /// The topmost tmpfs of this suite mounted on `point` in the caller's namespace.
 fn ours_at(point: &str) -> Result<Option<Mount>, Stop> {
-    Ok(mountinfo_of("self")?.into_iter().filter(|m| m.point == point && m.source == SOURCE).next_back())
+    Ok(mountinfo_of("self")?.into_iter().rfind(|m| m.point == point && m.source == SOURCE))
 }
 
 fn is_mounted(point: &str) -> Result<bool, Stop> {
