@@ -32,8 +32,8 @@ Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config
 Accepted for cargo test and cargo nextest: --format terse|pretty, --ignored,
 --include-ignored, --nocapture, --show-output, --test-threads N, --color WHEN, -Z OPT.
 
-Exit status: 0 every check passed or skipped, 1 at least one check failed, 2 bad usage or a
-report that could not be written, 7 no check failed but at least one was BROKEN.";
+Exit status: 0 every check passed or skipped, 1 at least one check failed, 2 bad usage, a
+report or standard output that could not be written, 7 no check failed but at least one was BROKEN.";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -85,11 +85,41 @@ impl Options {
         Ok(o)
     }
 
+    /// Every FILTER selects a check: a typo must not pass as an empty, successful run.
+    /// `Err` names the filter and the closest ids.
+    pub fn filters_match(&self, checks: &[Check]) -> Result<(), String> {
+        if self.only_ignored {
+            return Ok(());
+        }
+        let unmatched = self.filters.iter().find(|f| !checks.iter().any(|c| if self.exact { c.id == f.as_str() } else { c.id.contains(f.as_str()) }));
+        let Some(filter) = unmatched else { return Ok(()) };
+        let mut ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
+        ids.sort_by_key(|id| edit_distance(filter, id));
+        let how = if self.exact { "is no check id" } else { "matches no check id" };
+        Err(format!("{filter:?} {how}; the closest: {}", ids[..ids.len().min(3)].join(", ")))
+    }
+
     pub fn selects(&self, id: &str) -> bool {
         let wanted = self.filters.is_empty()
             || self.filters.iter().any(|f| if self.exact { id == f } else { id.contains(f.as_str()) });
         wanted && !self.skip.iter().any(|s| id.contains(s.as_str())) && !self.only_ignored
     }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_report(spec: &str) -> Result<(Format, String), String> {
@@ -101,8 +131,19 @@ fn parse_report(spec: &str) -> Result<(Format, String), String> {
     Ok((format, file.to_string()))
 }
 
-/// Runs the command line `args` over `checks`; returns the exit status.
+/// `nsconform run` and `list`: the command line `args` over `checks`; returns the exit status.
+/// A FILTER that selects nothing is an error.
 pub fn main(args: &[String], checks: &[Check]) -> i32 {
+    main_with(args, checks, true)
+}
+
+/// The `cargo test` entry: as `main`, but a FILTER that selects nothing selects nothing, as in
+/// libtest (`cargo test NAME` hands NAME to every test binary of the workspace).
+pub fn cargo_test_main(args: &[String], checks: &[Check]) -> i32 {
+    main_with(args, checks, false)
+}
+
+fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
     let options = match Options::parse(args, std::env::var("NSCONFORM_REPORT").ok().as_deref()) {
         Ok(o) => o,
         Err(e) => {
@@ -115,13 +156,27 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
         return 2;
     }
     if options.help {
-        println!("{USAGE}");
+        crate::stdout::line(USAGE);
         return 0;
     }
     let selected: Vec<&Check> = checks.iter().filter(|c| options.selects(c.id)).collect();
+    if let (true, Err(e)) = (strict_filters, options.filters_match(checks)) {
+        eprintln!("nsconform: {e}");
+        return 2;
+    }
     if options.list {
         print_catalogue(&selected, options.terse);
-        return 0;
+        return if crate::stdout::failed() { 2 } else { 0 };
+    }
+    // Report files are created before any check runs: an unwritable path is bad usage now,
+    // not a surprise after the whole run.
+    for (format, file) in &options.reports {
+        if file != "-" {
+            if let Err(e) = std::fs::File::create(file) {
+                eprintln!("nsconform: cannot write the {} report to {file}: {e}", format.name());
+                return 2;
+            }
+        }
     }
     let mut stream = match options.stream.as_deref().map(|f| std::fs::OpenOptions::new().append(true).create(true).open(f)) {
         None => None,
@@ -134,11 +189,10 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
     crate::runner::prepare();
     let start = Instant::now();
     let mut records: Vec<Record> = Vec::with_capacity(selected.len());
-    let stdout = std::io::stdout();
     for check in selected {
         let record = crate::runner::run(check);
         if !options.quiet || matches!(record.verdict, Verdict::Fail(_) | Verdict::Broken(_)) {
-            let _ = writeln!(stdout.lock(), "{}", terminal::line(&record));
+            crate::stdout::line(&terminal::line(&record));
         }
         if let Some(stream) = stream.as_mut() {
             let mut line = crate::report::json::record_value(&record);
@@ -148,14 +202,17 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
         records.push(record);
     }
     let run = Run { kernel: crate::host::facts().release.clone(), records, duration: start.elapsed() };
-    println!("{}", terminal::summary(&run));
+    crate::stdout::line(&terminal::summary(&run));
     for (format, file) in &options.reports {
         let text = format.render(&run);
         let written = if file == "-" { std::io::stdout().write_all(text.as_bytes()) } else { std::fs::write(file, text) };
         if let Err(e) = written {
-            eprintln!("nsconform: cannot write the {format:?} report to {file}: {e}");
+            eprintln!("nsconform: cannot write the {} report to {file}: {e}", format.name());
             return 2;
         }
+    }
+    if crate::stdout::failed() {
+        return 2;
     }
     run.counts().exit_status()
 }
@@ -163,16 +220,16 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
 fn print_catalogue(checks: &[&Check], terse: bool) {
     for c in checks {
         if terse {
-            println!("{}: test", c.id);
+            crate::stdout::line(&format!("{}: test", c.id));
         } else {
             let needs: Vec<_> = c.needs.iter().map(|n| n.describe()).collect();
-            println!("{}\n    {}\n    reference: {}\n    needs: {}", c.id, c.statement, c.reference, needs.join("; "));
+            crate::stdout::line(&format!("{}\n    {}\n    reference: {}\n    needs: {}", c.id, c.statement, c.reference, needs.join("; ")));
         }
     }
     if terse {
         return;
     }
-    println!("{} checks", checks.len());
+    crate::stdout::line(&format!("{} checks", checks.len()));
 }
 
 #[cfg(test)]
@@ -203,6 +260,22 @@ mod tests {
     #[case("--skip", "--skip needs a value")]
     fn rejects_bad_input_with_a_clear_message(#[case] line: &str, #[case] message: &str) {
         assert_eq!(Options::parse(&args(line), None).unwrap_err(), message);
+    }
+
+    #[test]
+    fn a_filter_that_matches_nothing_is_an_error_naming_the_closest_ids() {
+        fn body() -> crate::Outcome {
+            Ok(())
+        }
+        let check = |id| Check { id, statement: "", reference: "", needs: &[], deadline: crate::DEFAULT_DEADLINE, body };
+        let checks = [check("uts.hostname-invisible"), check("pid.nesting-32-levels"), check("pid.nesting-limit")];
+        assert!(Options::parse(&args("uts. pid."), None).unwrap().filters_match(&checks).is_ok());
+        assert_eq!(
+            Options::parse(&args("pid. nestign"), None).unwrap().filters_match(&checks).unwrap_err(),
+            "\"nestign\" matches no check id; the closest: pid.nesting-limit, pid.nesting-32-levels, uts.hostname-invisible"
+        );
+        assert!(Options::parse(&args("--exact pid.nesting"), None).unwrap().filters_match(&checks).unwrap_err().starts_with("\"pid.nesting\" is no check id; the closest: pid.nesting-limit"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

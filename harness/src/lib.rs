@@ -14,14 +14,16 @@ pub mod process;
 pub mod report;
 pub mod requirements;
 pub mod runner;
+pub mod stdout;
 pub mod userns;
 
 pub use check::{expect_eq, expect_errno, expect_ne, expect_that, At, Check, Failure, Need, Outcome, Probe, Stop, DEFAULT_DEADLINE};
 pub use kind::Kind;
 pub use process::{spawn, step, unshare, Child, Parent, Spawn};
 
-/// The whole program for a binary of checks: parses the command line, runs, exits.
+/// The `cargo test` entry of a binary of checks (`harness = false`): parses the command line
+/// as libtest would, runs, exits.
 pub fn main(checks: &[Check]) -> ! {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(cli::main(&args, checks))
+    std::process::exit(cli::cargo_test_main(&args, checks))
 }

@@ -31,7 +31,7 @@ fn main() {
         Some("vm") => nsconform_vm::main(&args[1..], &checks),
         Some("matrix") => nsconform_vm::matrix::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
+            nsconform_harness::stdout::line(USAGE);
             0
         }
         Some(other) => {

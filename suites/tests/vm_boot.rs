@@ -46,6 +46,75 @@ fn a_guest_past_its_deadline_is_killed() {
 }
 
 #[test]
+fn a_hung_guest_still_writes_its_reports_with_the_checks_not_run_named() {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let out = vm(&["--kernel", KERNEL, "--accel", "tcg", "--deadline", "10", "--report", &format!("json={}", report.path().display())]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report.path()).unwrap()).expect("a JSON report");
+    let checks = doc["checks"].as_array().unwrap();
+    let listed = output_of_list();
+    assert_eq!(checks.len(), listed, "every selected check is in the report");
+    let not_run: Vec<_> = checks.iter().filter(|c| c["verdict"] == "broken").collect();
+    assert!(!not_run.is_empty() && not_run.iter().all(|c| c["observed"].as_str().unwrap().contains("the guest hung")), "{doc}");
+}
+
+fn output_of_list() -> usize {
+    let out = Command::new(common::binary()).arg("list").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with(' ') && !l.ends_with(" checks")).count()
+}
+
+/// SIGTERM to the runner alone (not its process group): QEMU must not outlive it.
+#[test]
+fn qemu_dies_with_a_runner_killed_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let mut runner = Command::new(common::binary())
+        .args(["vm", "--kernel", KERNEL, "--accel", "tcg", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let qemu = (0..600)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            children_of(runner.id()).into_iter().find(|(_, comm)| comm.starts_with("qemu-system"))
+        })
+        .expect("QEMU started within 60 s")
+        .0;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    runner.wait().unwrap();
+    let gone = (0..20).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !alive(qemu)
+    });
+    assert!(gone, "QEMU {qemu} outlived its runner by a second");
+}
+
+fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let stat = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let text = stat(&pid.to_string())?;
+            let (head, rest) = text.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then_some((pid, comm))
+        })
+        .collect()
+}
+
+/// Running or sleeping (a zombie waiting for init to reap it is dead).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+#[test]
 fn bad_input_is_one_line_and_status_2() {
     let not_a_kernel = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_a_kernel.path(), "not a kernel\n").unwrap();

@@ -14,9 +14,16 @@ pub const CONFIG_FILE: &str = "/nsconform/config";
 pub const MODULES_DIR: &str = "/nsconform/modules";
 pub const MODULE_ORDER: &str = "/nsconform/modules/order";
 
-/// This process is a guest's init.
+/// On the guest kernel's command line, set by the VM runner alone. The kernel hands an
+/// unknown `NAME=value` (without a dot) to init as an environment variable.
+pub const MARKER: &str = "NSCONFORM_GUEST=1";
+
+/// This process is a guest's init: PID 1 and started by the VM runner's kernel command line.
+/// PID 1 alone is not enough: a container entrypoint or `unshare -pf` is PID 1 too, and must
+/// run as on any host (guest mode mounts over / and reboots).
 pub fn is_guest() -> bool {
-    std::process::id() == 1
+    let (name, value) = MARKER.split_once('=').expect("NAME=value");
+    std::process::id() == 1 && std::env::var(name).is_ok_and(|v| v == value)
 }
 
 pub fn init(checks: &[Check]) -> ! {

@@ -153,8 +153,13 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
 fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     let options = Options::parse(args)?;
     if options.help {
-        println!("{USAGE}\n{EXIT_CODES}");
+        nsconform_harness::stdout::line(&format!("{USAGE}\n{EXIT_CODES}"));
         return Ok(Exit::Passed);
+    }
+    let filters = nsconform_harness::cli::Options { filters: options.filters.clone(), ..Default::default() };
+    filters.filters_match(checks).map_err(Failure::bad_input)?;
+    for (format, file) in &options.reports {
+        std::fs::File::create(file).map_err(|e| Failure::bad_input(format!("cannot write the {} report to {file}: {e}", format.name())))?;
     }
     let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragments.clone())?;
     let qemu_version = qemu::ensure_installed(progress).map_err(Failure::tooling)?;
@@ -162,7 +167,7 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     let kernel = spec.resolve(&cache, options.refresh)?;
     progress(&format!("kernel {} ({}), config {}", kernel.label, kernel.release, shown(&kernel.config)));
     let out = options.out.clone().unwrap_or_else(|| cache.join("runs").join(sanitize(&kernel.label)));
-    std::fs::create_dir_all(&out).map_err(|e| Failure::tooling(format!("creating {}: {e}", out.display())))?;
+    std::fs::create_dir_all(&out).map_err(|e| Failure::bad_input(format!("cannot create the output directory {}: {e}", out.display())))?;
     let _lock = lock(&out)?;
 
     let initrd = out.join("initramfs.cpio");
@@ -179,13 +184,14 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     progress(&format!("booting under {} ({qemu_version}), deadline {deadline:?}", accel.name()));
     let guest = boot(&machine, &kernel, &initrd, &out, deadline)?;
     progress(&format!("console log: {}", out.join("console.log").display()));
-    conclude(guest, &kernel, &options.reports)
+    let selected: Vec<&Check> = checks.iter().filter(|c| filters.selects(c.id)).collect();
+    conclude(guest, &kernel, &options.reports, &selected)
 }
 
 /// Holds the output directory for this run: two runs writing the same logs would mix them.
 fn lock(out: &Path) -> Result<std::fs::File, Failure> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::File::create(out.join("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", out.display())))?;
+    let file = std::fs::File::create(out.join("lock")).map_err(|e| Failure::bad_input(format!("cannot write in the output directory {}: {e}", out.display())))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Failure::bad_input(format!("another run is using {}; give this one its own --out DIR", out.display())));
@@ -258,6 +264,9 @@ struct Guest {
 fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline: Duration) -> Result<Guest, Failure> {
     let (console_log, results_log, stderr_log) = (out.join("console.log"), out.join("results.log"), out.join("qemu.stderr"));
     for log in [&console_log, &results_log] {
+        // A new file, not a truncated one: a QEMU of an earlier run that is still writing
+        // keeps the old file, never this run's.
+        let _ = std::fs::remove_file(log);
         std::fs::write(log, b"").map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
     }
     let stderr = std::fs::File::create(&stderr_log).map_err(|e| Failure::tooling(format!("{}: {e}", stderr_log.display())))?;
@@ -297,7 +306,7 @@ fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline:
                 }
                 Some(Event::ModuleFailed { name, error }) => progress(&format!("module {name} did not load: {error}")),
                 Some(Event::Check(record)) => {
-                    println!("{}", terminal::line(&record));
+                    nsconform_harness::stdout::line(&terminal::line(&record));
                     guest.records.push(record);
                 }
                 Some(Event::Finished { status }) => guest.finished = Some(status),
@@ -330,17 +339,20 @@ fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline:
     Ok(guest)
 }
 
-fn conclude(guest: Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Result<Exit, Failure> {
+fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)], selected: &[&Check]) -> Result<Exit, Failure> {
     if let Some(lines) = console::panic_lines(&guest.console) {
         eprintln!("nsconform vm: the kernel panicked:");
         for line in lines {
             eprintln!("  {line}");
         }
+        not_run(&mut guest, selected, "the kernel panicked");
         write_reports(&guest, kernel, reports)?;
         return Ok(Exit::Panicked);
     }
-    if let Some(why) = &guest.hung {
+    if let Some(why) = guest.hung.clone() {
         let hint = if guest.console.trim().is_empty() { " (the console stayed silent)" } else { "" };
+        not_run(&mut guest, selected, &format!("the guest hung: {why}"));
+        write_reports(&guest, kernel, reports)?;
         return Err(Failure::new(Exit::Hung, format!("the guest hung: {why}{hint}; killed QEMU")));
     }
     if guest.console.trim().is_empty() && !guest.qemu_status.is_some_and(|s| s.success()) {
@@ -352,7 +364,9 @@ fn conclude(guest: Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Resu
         return Err(Failure::new(Exit::NoInit, format!("the guest stopped before its init started; last console line: {last}")));
     }
     let Some(status) = guest.finished else {
-        let last = guest.records.last().map(|r| r.id.as_str()).unwrap_or("none");
+        let last = guest.records.last().map(|r| r.id.clone()).unwrap_or_else(|| "none".into());
+        not_run(&mut guest, selected, "the guest stopped before init finished the run");
+        write_reports(&guest, kernel, reports)?;
         return Err(Failure::new(Exit::NoInit, format!("the guest stopped before init finished the run (last check reported: {last})")));
     };
     write_reports(&guest, kernel, reports)?;
@@ -364,6 +378,17 @@ fn conclude(guest: Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Resu
     })
 }
 
+/// Records the selected checks the guest never reported as BROKEN, saying why: the reports
+/// then hold what was received and name what was not run.
+fn not_run(guest: &mut Guest, selected: &[&Check], why: &str) {
+    for check in selected {
+        if !guest.records.iter().any(|r| r.id == check.id) {
+            let verdict = Verdict::Broken(nsconform_harness::Failure::new("running the check in the guest", "a verdict", format!("none: {why}")));
+            guest.records.push(Record::new(check, verdict, Duration::ZERO));
+        }
+    }
+}
+
 fn shown_status(status: Option<std::process::ExitStatus>) -> String {
     status.map(|s| s.to_string()).unwrap_or_else(|| "not started".into())
 }
@@ -371,7 +396,7 @@ fn shown_status(status: Option<std::process::ExitStatus>) -> String {
 fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Result<(), Failure> {
     let run = Run { kernel: kernel.release.clone(), records: guest.records.clone(), duration: guest.duration };
     if !run.records.is_empty() {
-        println!("{} (guest run incl. boot)", terminal::summary(&run));
+        nsconform_harness::stdout::line(&format!("{} (guest run incl. boot)", terminal::summary(&run)));
     }
     let skipped_reasons = run.records.iter().filter(|r| matches!(&r.verdict, Verdict::Skip(reason) if reason.is_empty())).count();
     if skipped_reasons > 0 {

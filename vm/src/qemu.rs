@@ -35,7 +35,7 @@ impl Machine {
     /// (a kernel without ACPI never powers off). The NIC is a virtio-net device on a hub port
     /// with no other member: a real (non-virtual) device with no connectivity.
     pub fn command(&self, image: &Path, initrd: &Path, console: &Path, results: &Path) -> Command {
-        let mut cmd = Command::new(QEMU);
+        let mut cmd = qemu();
         cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
             .args(["-accel", self.accel.name()])
             .args(["-m", &self.memory_mb.to_string(), "-smp", &self.cpus.to_string()])
@@ -44,7 +44,7 @@ impl Machine {
             .arg("-initrd")
             .arg(initrd)
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init {}", self.append).trim_end())
+            .arg(format!("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init {} {}", crate::guest::MARKER, self.append).trim_end())
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .arg("-serial")
@@ -55,6 +55,23 @@ impl Machine {
         }
         cmd
     }
+}
+
+/// QEMU as a child that dies with this process, however it ends (a signal to it alone, a
+/// panic, a closed stdout): PR_SET_PDEATHSIG, set between fork and exec.
+fn qemu() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(QEMU);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
 }
 
 /// KVM is used only if this kernel actually starts under it: /dev/kvm existing is not enough
@@ -72,7 +89,7 @@ pub fn kvm_works(image: &Path, work: &Path, cache: &Path) -> bool {
     }
     let serial = work.join("kvm-probe.log");
     let _ = std::fs::remove_file(&serial);
-    let child = Command::new(QEMU)
+    let child = qemu()
         .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-accel", "kvm", "-m", "256"])
         .arg("-kernel")
         .arg(image)
@@ -141,7 +158,7 @@ mod tests {
         let joined = args.join(" ");
         assert!(joined.contains("-accel tcg"), "{joined}");
         assert!(joined.contains("-serial file:/c.log -serial file:/r.log"), "{joined}");
-        assert!(joined.contains("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init quiet"), "{joined}");
+        assert!(joined.contains("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init NSCONFORM_GUEST=1 quiet"), "{joined}");
         assert!(joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("virtio-net-pci"), "{joined}");
     }

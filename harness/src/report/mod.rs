@@ -140,6 +140,14 @@ impl Format {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ktap => "ktap",
+            Format::Junit => "junit",
+            Format::Json => "json",
+        }
+    }
+
     pub fn render(self, run: &Run) -> String {
         match self {
             Format::Ktap => ktap::render(run),

@@ -97,7 +97,7 @@ pub fn load(file: &Path) -> Result<Vec<Row>, String> {
 /// `nsconform matrix ARGS`: returns the exit status.
 pub fn main(args: &[String]) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
+        nsconform_harness::stdout::line(USAGE);
         return 0;
     }
     match parse(args).and_then(|o| Ok((load(&o.file)?, o))) {
@@ -120,7 +120,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
         .collect();
     if o.list {
         for r in &rows {
-            println!("{}\t{}\t{}", r.name, r.kernel, r.fragments.join(" "));
+            nsconform_harness::stdout::line(&format!("{}\t{}\t{}", r.name, r.kernel, r.fragments.join(" ")));
         }
         return 0;
     }
@@ -167,13 +167,13 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
     }
     progress(&format!("{} rows in {:.0} s; matrix report {}", rows.len(), start.elapsed().as_secs_f64(), o.out.join("report.html").display()));
     for line in &differences {
-        println!("DIFF {line}");
+        nsconform_harness::stdout::line(&format!("DIFF {line}"));
     }
     if differences.is_empty() {
-        println!("{}", if o.record { "recorded every row's expectations" } else { "every row matches its expectations" });
+        nsconform_harness::stdout::line(if o.record { "recorded every row's expectations" } else { "every row matches its expectations" });
         0
     } else {
-        println!("{} differences", differences.len());
+        nsconform_harness::stdout::line(&format!("{} differences", differences.len()));
         1
     }
 }
