@@ -102,3 +102,57 @@ pub fn idle(to_parent: &nsconform_harness::Parent) -> nsconform_harness::Outcome
 pub fn fd_inode(fd: &impl std::os::fd::AsFd) -> Result<u64, Stop> {
     Ok(nix::sys::stat::fstat(fd.as_fd()).at("fstat of a namespace fd")?.st_ino)
 }
+
+/// The rest of a process that must be killed and cannot leave by itself: every catchable
+/// signal is ignored, every inherited descriptor closed (no channel can wake it with EOF),
+/// and it waits in pause(2), which nothing but a fatal signal ends. Only SIGKILL (or
+/// SIGSTOP) from outside can change its state.
+pub fn captive() -> ! {
+    // SAFETY: signal dispositions and close on a single-threaded process about to wait forever.
+    unsafe {
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+        }
+        for fd in 0..4096 {
+            libc::close(fd);
+        }
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// Waits until the pidfd polls readable (the process exited), at most `limit`.
+pub fn pidfd_exited_within(fd: &std::os::fd::OwnedFd, limit: std::time::Duration) -> Result<bool, Errno> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How child `pid` ended, read with waitid(WEXITED | WNOWAIT): it stays a zombie, to be
+/// reaped later. Returns the siginfo's si_code (CLD_KILLED, CLD_EXITED...) and si_status.
+pub fn peek_exit(pid: i32) -> Result<(i32, i32), Errno> {
+    loop {
+        // SAFETY: siginfo_t is plain data for waitid(2) to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let ret = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        match Errno::result(ret) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok((info.si_code, unsafe { info.si_status() })),
+        }
+    }
+}
