@@ -156,3 +156,32 @@ pub fn peek_exit(pid: i32) -> Result<(i32, i32), Errno> {
         }
     }
 }
+
+/// The running kernel's upstream version, stable sublevel included. Debian names its releases
+/// after the ABI (6.1.0-50-amd64) and gives the upstream version in /proc/version
+/// ("... Debian 6.1.135-1 (...)"); elsewhere the release itself carries it.
+pub fn upstream_version() -> (u32, u32, u32) {
+    let proc_version = std::fs::read_to_string("/proc/version").unwrap_or_default();
+    debian_upstream_version(&proc_version).unwrap_or(nsconform_harness::host::facts().version)
+}
+
+fn debian_upstream_version(proc_version: &str) -> Option<(u32, u32, u32)> {
+    let (_, after) = proc_version.rsplit_once(" Debian ")?;
+    let word = after.split_whitespace().next()?;
+    let (major, minor, patch) = nsconform_harness::host::parse_version(word)?;
+    // "6.1.135-1" or "6.1.135-1~deb11u1"; a backport such as "6.12.38-1~bpo12+1" is the same.
+    word.starts_with(&format!("{major}.{minor}.{patch}")).then_some((major, minor, patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debian_upstream_version;
+
+    #[test]
+    fn reads_debian_upstream_versions() {
+        let debian = "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.135-1 (2025-04-25)\n";
+        assert_eq!(debian_upstream_version(debian), Some((6, 1, 135)));
+        let plain = "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
+        assert_eq!(debian_upstream_version(plain), None);
+    }
+}
