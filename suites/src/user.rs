@@ -54,11 +54,19 @@ macro_rules! owner_check {
 pub const CHECKS: &[Check] = &[
     Check {
         id: "user.new-namespace-has-full-capabilities",
-        statement: "The first process of a new user namespace has the full permitted, effective and bounding capability sets",
-        reference: "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET",
-        needs: &[Need::Kind(Kind::User)],
+        statement: "The first process of a new user namespace has the full permitted, effective and bounding capability sets, though its creator (an unprivileged uid) held none",
+        reference: "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET, called from create_user_ns()",
+        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
         deadline: DEFAULT_DEADLINE,
         body: new_namespace_has_full_capabilities,
+    },
+    Check {
+        id: "user.owner-without-capabilities-maps-and-joins",
+        statement: "An owner without capabilities (an unprivileged uid) writes its child namespace's uid_map and gid_map (its own ids only, gid_map after \"deny\") and joins it with setns, gaining the full capability set there",
+        reference: "user_namespaces(7); map_write() and new_idmap_permitted() check the opener's capabilities in the target namespace, which cap_capable() in security/commoncap.c grants its owner; userns_install() and set_cred_user_ns() in kernel/user_namespace.c",
+        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+        deadline: DEFAULT_DEADLINE,
+        body: owner_without_capabilities_maps_and_joins,
     },
     Check {
         id: "user.no-capabilities-over-parent-namespace-objects",
@@ -201,17 +209,125 @@ fn cap_set(name: &str) -> Result<u64, Stop> {
     nsconform_harness::host::cap_set(name).at(&format!("reading {name} of /proc/self/status"))
 }
 
-fn new_namespace_has_full_capabilities() -> Outcome {
-    let last: u32 = read_number("/proc/sys/kernel/cap_last_cap")?;
-    let full = u64::MAX >> (63 - last.min(63));
-    spawn(Spawn::clone(&[Kind::User]), move |_| {
-        for set in ["CapPrm", "CapEff", "CapBnd"] {
-            let mask = cap_set(set)?;
-            expect_eq(&format!("{set} in the new user namespace (cap_last_cap {last})"), format!("{full:#x}"), format!("{mask:#x}"))?;
+/// The uid and gid a privileged run drops to: nobody.
+const NOBODY: u32 = 65534;
+
+/// Whether `id` lies in an extent of a uid_map or gid_map text ("inside outside count" lines).
+fn id_mapped(map: &str, id: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && f[0] <= id as u64 && (id as u64) < f[0] + f[2]
+    })
+}
+
+/// A creator without capabilities is at hand: the run holds none, or may drop them by
+/// becoming nobody (CAP_SETUID and CAP_SETGID, and uid and gid 65534 mapped).
+const CREATOR_WITHOUT_CAPABILITIES: Probe = Probe {
+    what: "a creator without capabilities",
+    run: || {
+        let eff = nsconform_harness::host::cap_set("CapEff")?;
+        if eff == 0 {
+            return Ok(());
+        }
+        let setid = (1 << CAP_SETUID) | (1 << CAP_SETGID);
+        if eff & setid != setid {
+            return Err(format!("the run holds capabilities (CapEff {eff:#x}) but not CAP_SETUID and CAP_SETGID to drop them"));
+        }
+        let uid_map = std::fs::read_to_string("/proc/self/uid_map").map_err(|e| format!("/proc/self/uid_map: {e}"))?;
+        let gid_map = std::fs::read_to_string("/proc/self/gid_map").map_err(|e| format!("/proc/self/gid_map: {e}"))?;
+        if !id_mapped(&uid_map, NOBODY) || !id_mapped(&gid_map, NOBODY) {
+            return Err(format!("uid or gid {NOBODY} is not mapped in the run's user namespace, so the run cannot drop to it"));
         }
         Ok(())
+    },
+};
+
+/// include/uapi/linux/capability.h
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+/// Runs `body` in a forked process that holds no capability. A privileged run's process
+/// becomes nobody (no supplementary groups; the uid change from 0 clears every capability set,
+/// capabilities(7)) and dumpable again, as the uid change made it undumpable and an
+/// undumpable process's /proc files belong to root. An unprivileged run's is one already.
+/// A system that forbids unprivileged user namespaces makes the check SKIP.
+fn without_capabilities(body: impl FnOnce() -> Outcome) -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        if cap_set("CapEff")? != 0 {
+            let nobody_gid = nix::unistd::Gid::from_raw(NOBODY);
+            let nobody_uid = nix::unistd::Uid::from_raw(NOBODY);
+            nix::unistd::setgroups(&[]).at("dropping the supplementary groups")?;
+            nix::unistd::setresgid(nobody_gid, nobody_gid, nobody_gid).at("setresgid to nobody")?;
+            nix::unistd::setresuid(nobody_uid, nobody_uid, nobody_uid).at("setresuid to nobody")?;
+            // SAFETY: prctl with integer arguments.
+            Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }).at("PR_SET_DUMPABLE")?;
+        }
+        for set in ["CapEff", "CapPrm", "CapAmb"] {
+            expect_eq(&format!("{set} of the creator (uid {})", geteuid()), "0x0".to_string(), format!("{:#x}", cap_set(set)?))?;
+        }
+        nsconform_harness::userns::probe().map_err(|why| Stop::skip(format!("uid {}: {why}", geteuid())))?;
+        body()
     })?
     .join()
+}
+
+/// The full capability mask of this kernel (bits 0 to cap_last_cap).
+fn full_capabilities() -> Result<(u32, u64), Stop> {
+    let last: u32 = read_number("/proc/sys/kernel/cap_last_cap")?;
+    Ok((last, u64::MAX >> (63 - last.min(63))))
+}
+
+fn new_namespace_has_full_capabilities() -> Outcome {
+    let (last, full) = full_capabilities()?;
+    without_capabilities(|| {
+        spawn(Spawn::clone(&[Kind::User]), move |_| {
+            for set in ["CapPrm", "CapEff", "CapBnd"] {
+                let mask = cap_set(set)?;
+                expect_eq(
+                    &format!("{set} in the new user namespace (cap_last_cap {last}) of a creator without capabilities"),
+                    format!("{full:#x}"),
+                    format!("{mask:#x}"),
+                )?;
+            }
+            Ok(())
+        })?
+        .join()
+    })
+}
+
+fn owner_without_capabilities_maps_and_joins() -> Outcome {
+    let (last, full) = full_capabilities()?;
+    without_capabilities(|| {
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+        let inherited = std::fs::read_to_string("/proc/self/setgroups").at("reading /proc/self/setgroups")?;
+        let mut child = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+            to_parent.sync("the child's new user namespace")?;
+            to_parent.sync("the owner's writes")?;
+            expect_eq("geteuid() in the child once its owner mapped it", 0, geteuid().as_raw())?;
+            expect_eq("getegid() in the child once its owner mapped it", 0, getegid().as_raw())?;
+            to_parent.sync("the owner's join")
+        })?;
+        child.sync("the child's new user namespace")?;
+        let proc = format!("/proc/{}", child.pid());
+        // Each rule with its control: the refused line first (a refusal leaves the map unwritten).
+        let other = uid.wrapping_add(1);
+        expect_errno(&format!("the owner (uid {uid}) mapping uid {other}, not its own"), Errno::EPERM, write_file(&format!("{proc}/uid_map"), &format!("0 {other} 1")))?;
+        write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("the owner (uid {uid}, no capabilities) writing \"0 {uid} 1\" to the child's uid_map"))?;
+        if inherited.trim() == "allow" {
+            expect_errno("the owner writing the child's gid_map while setgroups is \"allow\"", Errno::EPERM, write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")))?;
+        }
+        write_file(&format!("{proc}/setgroups"), "deny").at("the owner writing \"deny\" to the child's setgroups")?;
+        write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("the owner writing \"0 {gid} 1\" to the child's gid_map"))?;
+        child.sync("the owner's writes")?;
+        let ns = File::open(format!("{proc}/ns/user")).at(&format!("opening {proc}/ns/user"))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).at("setns into the child's user namespace by its owner, which holds no capabilities")?;
+        expect_eq("geteuid() of the owner after joining", 0, geteuid().as_raw())?;
+        for set in ["CapPrm", "CapEff"] {
+            expect_eq(&format!("{set} of the owner after joining (cap_last_cap {last})"), format!("{full:#x}"), format!("{:#x}", cap_set(set)?))?;
+        }
+        child.sync("the owner's join")?;
+        child.join()
+    })
 }
 
 fn no_capabilities_over_parent_objects() -> Outcome {
