@@ -231,7 +231,16 @@ fn init_killed_by_sigkill_from_ancestor() -> Outcome {
     let mut init = spawn(Spawn::clone(&[Kind::Pid]), answer_pings)?;
     init.send("a ping", &true)?;
     init.recv::<()>("a pong before the signal")?;
+    let pidfd = pidfd_open(init.pid().as_raw()).at("pidfd_open(init)")?;
     kill(init.pid(), Signal::SIGKILL).at("kill(init, SIGKILL) from the parent's namespace")?;
+    // init waits for pings on a channel its parent keeps open: only a signal can end it.
+    let dead = pidfd_exited_within(&pidfd, DEATH_WITHIN).at("poll on init's pidfd")?;
+    expect_that(
+        "init after SIGKILL from its parent's namespace",
+        dead,
+        format!("dead within {DEATH_WITHIN:?}"),
+        format!("still alive after {DEATH_WITHIN:?}: the SIGKILL was dropped"),
+    )?;
     let status = init.wait_status()?;
     expect_eq("init's wait status", WaitStatus::Signaled(init.pid(), Signal::SIGKILL, false), status)
 }
@@ -241,7 +250,11 @@ fn init_stopped_by_sigstop_from_ancestor() -> Outcome {
     init.send("a ping", &true)?;
     init.recv::<()>("a pong before the signal")?;
     kill(init.pid(), Signal::SIGSTOP).at("kill(init, SIGSTOP) from the parent's namespace")?;
-    let status = init.waitpid(Some(WaitPidFlag::WUNTRACED))?;
+    let mut status = WaitStatus::StillAlive;
+    poll_until(DEATH_WITHIN, || {
+        status = init.waitpid(Some(WaitPidFlag::WUNTRACED | WaitPidFlag::WNOHANG)).unwrap_or(WaitStatus::StillAlive);
+        status != WaitStatus::StillAlive
+    });
     expect_eq("init's wait status", WaitStatus::Stopped(init.pid(), Signal::SIGSTOP), status)?;
     kill(init.pid(), Signal::SIGCONT).at("kill(init, SIGCONT)")?;
     init.send("the end", &false)?;
