@@ -473,6 +473,18 @@ fn create_charged_queue() -> Result<(), Errno> {
 }
 
 fn objects_destroyed_with_namespace() -> Outcome {
+    // RLIMIT_MSGQUEUE is counted per user namespace and uid since 5.14 (inc_rlimit_ucounts()
+    // in kernel/ucount.c): in a user namespace of its own, no other process's queues count,
+    // nor those of a namespace the kernel is still freeing from an earlier run. Before 5.14
+    // (and without CONFIG_USER_NS) the count is the uid's, as it would be anyway.
+    if std::path::Path::new("/proc/self/ns/user").exists() {
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| queues_destroyed_with_namespace())?.join()
+    } else {
+        queues_destroyed_with_namespace()
+    }
+}
+
+fn queues_destroyed_with_namespace() -> Outcome {
     let mut doomed = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
         match create_charged_queue() {
             Err(Errno::EMFILE) => {
