@@ -707,3 +707,26 @@ fn sysv_id_from_other_namespace_einval() -> Outcome {
     })?
     .join()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::userns_root_may_write_ipc_sysctls;
+
+    #[test]
+    fn the_ipc_sysctl_rule_counts_stable_backports() {
+        for (version, allowed) in [
+            ((5, 10, 230), false),
+            ((5, 15, 170), false),
+            ((6, 1, 103), false),
+            ((6, 1, 104), true),
+            ((6, 6, 44), false),
+            ((6, 6, 45), true),
+            ((6, 8, 12), false),
+            ((6, 9, 0), true),
+            ((6, 12, 0), true),
+            ((7, 0, 0), true),
+        ] {
+            assert_eq!(userns_root_may_write_ipc_sysctls(version), allowed, "{version:?}");
+        }
+    }
+}
