@@ -535,6 +535,11 @@ fn setgroups_accepts_allow_or_deny_only() -> Outcome {
 
 fn setgroups_allow_after_deny_eperm() -> Outcome {
     spawn(Spawn::clone(&[Kind::User]), |_| {
+        // The control: "allow" is accepted while it is still allowed (a namespace created
+        // under "deny" inherits it, and then no "allow" is ever accepted).
+        if std::fs::read_to_string("/proc/self/setgroups").at("reading setgroups")?.trim() == "allow" {
+            write_file("/proc/self/setgroups", "allow").at("writing \"allow\" before \"deny\"")?;
+        }
         write_file("/proc/self/setgroups", "deny").at("writing \"deny\" to setgroups")?;
         expect_errno("writing \"allow\" after \"deny\"", Errno::EPERM, write_file("/proc/self/setgroups", "allow"))
     })?
@@ -548,11 +553,19 @@ fn setgroups_deny_after_gid_map_eperm() -> Outcome {
             to_parent.sync("the child's new user namespace")?;
             to_parent.sync("the end of the parent's writes")
         })?;
+        let mut control = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+            to_parent.sync("the control child's new user namespace")?;
+            to_parent.sync("the end of the parent's writes")
+        })?;
         child.sync("the child's new user namespace")?;
+        control.sync("the control child's new user namespace")?;
         let pid = child.pid();
+        write_file(&format!("/proc/{}/setgroups", control.pid()), "deny").at("the parent writing \"deny\" to a child's setgroups before its gid_map (control)")?;
         write_file(&format!("/proc/{pid}/gid_map"), "0 0 1").at("the parent writing the child's gid_map")?;
         expect_errno("writing \"deny\" to setgroups after gid_map", Errno::EPERM, write_file(&format!("/proc/{pid}/setgroups"), "deny"))?;
         child.sync("the end of the parent's writes")?;
+        control.sync("the end of the parent's writes")?;
+        control.join()?;
         child.join()
     })
 }
