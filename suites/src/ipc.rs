@@ -4,6 +4,7 @@
 //! Every object is created inside a throwaway IPC namespace; none reaches the host's.
 
 use crate::disabled::refused_when_configured_out;
+use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::sys::{poll_until, read_sysctl, write_sysctl};
 use nix::errno::Errno;
 use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MqAttr, MQ_OFlag};
@@ -92,6 +93,20 @@ const OTHERS: &[Check] = &[
         body: sysctl_change_stays_in_namespace,
     },
     Check {
+        id: "ipc.sysctls-writable-by-owning-userns-root",
+        statement: "Root of the user namespace that owns an IPC namespace, mapped to an unprivileged uid, may write its IPC sysctls (6.9; stable 6.6.45, 6.1.104)",
+        reference: "ipc_namespaces(7); ipc_permissions() and ipc_set_ownership() in ipc/ipc_sysctl.c, mq_permissions() and mq_set_ownership() in ipc/mq_sysctl.c (commits 50ec499b9a43 and f9436a5d0497)",
+        needs: &[
+            Need::Config("CONFIG_IPC_NS"),
+            Need::Kind(Kind::User),
+            Need::Config("CONFIG_SYSVIPC_SYSCTL"),
+            Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL"),
+            Need::Probe(CREATOR_WITHOUT_CAPABILITIES),
+        ],
+        deadline: DEFAULT_DEADLINE,
+        body: sysctls_writable_by_owning_userns_root,
+    },
+    Check {
         id: "ipc.objects-destroyed-with-namespace",
         statement: "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
         reference: "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
@@ -136,7 +151,7 @@ const OTHERS: &[Check] = &[
 
 pub const CHECKS: &[Check] = &[
     MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2],
-    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9],
+    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10],
 ];
 
 /// The key and the name every check uses, each in namespaces of its own.
@@ -388,16 +403,17 @@ fn write_ipc_sysctl(path: &str, value: &str) -> Outcome {
             let version = crate::sys::upstream_version();
             let (major, minor, patch) = version;
             if userns_root_may_write_ipc_sysctls(version) {
-                Err(Stop::fail(
+                return Err(Stop::fail(
                     step,
                     format!("success: root of the owning user namespace may write IPC sysctls ({IPC_SYSCTL_RULE}), and this is {major}.{minor}.{patch}"),
                     errno.to_string(),
-                ))
-            } else {
-                Err(Stop::skip(format!(
-                    "writing {path} as root of a user namespace gave {errno}: Linux {major}.{minor}.{patch} predates the rule that allows it ({IPC_SYSCTL_RULE})"
-                )))
+                ));
             }
+            // The sublevel matters only in the lines that got the backport.
+            let this = if matches!((major, minor), (6, 1) | (6, 6)) { format!("{major}.{minor}.{patch}") } else { format!("{major}.{minor}") };
+            Err(Stop::skip(format!(
+                "writing {path} as root of a user namespace gave {errno}: Linux {this} predates the rule that allows it ({IPC_SYSCTL_RULE})"
+            )))
         }
         other => other.at(&step),
     }
@@ -427,6 +443,22 @@ fn sysctls_start_at_defaults() -> Outcome {
         .join()
     })?
     .join()
+}
+
+fn sysctls_writable_by_owning_userns_root() -> Outcome {
+    // Before the rule, only an euid of global root could write them: the writer here is
+    // root of a user namespace mapped to an unprivileged uid, so only the rule lets it write.
+    without_capabilities(|| {
+        let outside = nix::unistd::geteuid();
+        spawn(Spawn::clone(&[Kind::User, Kind::Ipc]).map_root(), move |_| {
+            for (path, value, _) in CHANGES {
+                write_ipc_sysctl(path, value).map_err(|stop| stop.within(&format!("root of a user namespace mapped to uid {outside}")))?;
+                expect_eq(&format!("{path} read back"), value.to_string(), read_sysctl(path)?)?;
+            }
+            Ok(())
+        })?
+        .join()
+    })
 }
 
 /// One SysV and one POSIX sysctl, each with a value other than its default.
