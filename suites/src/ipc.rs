@@ -4,6 +4,7 @@
 //! Every object is created inside a throwaway IPC namespace; none reaches the host's.
 
 use crate::disabled::refused_when_configured_out;
+use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::sys::{poll_until, read_sysctl, write_sysctl};
 use nix::errno::Errno;
 use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MqAttr, MQ_OFlag};
@@ -14,13 +15,13 @@ use std::time::Duration;
 
 /// Generates the three isolation checks of one kind of IPC object.
 macro_rules! isolation_checks {
-    ($object:expr, $name:literal, $what:literal, $reference:literal) => {
+    ($object:expr, $name:literal, $what:literal, $reference:literal, $needs:expr) => {
         [
             Check {
                 id: concat!("ipc.", $name, "-invisible-in-child-namespace"),
                 statement: concat!("A ", $what, " is invisible from a child IPC namespace"),
                 reference: $reference,
-                needs: &[Need::Kind(Kind::Ipc)],
+                needs: $needs,
                 deadline: DEFAULT_DEADLINE,
                 body: || invisible_in_child($object),
             },
@@ -28,7 +29,7 @@ macro_rules! isolation_checks {
                 id: concat!("ipc.", $name, "-invisible-in-parent-namespace"),
                 statement: concat!("A ", $what, " created in a child IPC namespace is invisible from its parent"),
                 reference: $reference,
-                needs: &[Need::Kind(Kind::Ipc)],
+                needs: $needs,
                 deadline: DEFAULT_DEADLINE,
                 body: || invisible_in_parent($object),
             },
@@ -36,7 +37,7 @@ macro_rules! isolation_checks {
                 id: concat!("ipc.", $name, "-same-key-distinct-objects"),
                 statement: concat!("The same key names two distinct ", $what, " objects in two IPC namespaces"),
                 reference: $reference,
-                needs: &[Need::Kind(Kind::Ipc)],
+                needs: $needs,
                 deadline: DEFAULT_DEADLINE,
                 body: || same_key_distinct_objects($object),
             },
@@ -44,21 +45,26 @@ macro_rules! isolation_checks {
     };
 }
 
+/// System V IPC (msgget, semget, shmget...) exists only with CONFIG_SYSVIPC (ENOSYS without),
+/// POSIX message queues only with CONFIG_POSIX_MQUEUE; CONFIG_IPC_NS needs one of them.
+const SYSV: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC")];
+const POSIX_MQ: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_POSIX_MQUEUE")];
+
 const MSG: [Check; 3] = isolation_checks!(Object::Msg, "sysv-msg", "System V message queue",
-    "ipc_namespaces(7); msgget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+    "ipc_namespaces(7); msgget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
 const SEM: [Check; 3] = isolation_checks!(Object::Sem, "sysv-sem", "System V semaphore set",
-    "ipc_namespaces(7); semget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+    "ipc_namespaces(7); semget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
 const SHM: [Check; 3] = isolation_checks!(Object::Shm, "sysv-shm", "System V shared memory segment",
-    "ipc_namespaces(7); shmget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c");
+    "ipc_namespaces(7); shmget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
 const MQ: [Check; 3] = isolation_checks!(Object::Mq, "posix-mq", "POSIX message queue",
-    "ipc_namespaces(7); mq_overview(7); do_mq_open() opens names in ipc_ns->mq_mnt, ipc/mqueue.c");
+    "ipc_namespaces(7); mq_overview(7); do_mq_open() opens names in ipc_ns->mq_mnt, ipc/mqueue.c", POSIX_MQ);
 
 const OTHERS: &[Check] = &[
     Check {
         id: "ipc.proc-sysvipc-shows-readers-namespace",
         statement: "/proc/sysvipc/{msg,sem,shm} list the objects of the reader's IPC namespace only",
         reference: "proc(5) /proc/sysvipc; sysvipc_proc_open() takes current->nsproxy->ipc_ns, ipc/util.c",
-        needs: &[Need::Kind(Kind::Ipc)],
+        needs: SYSV,
         deadline: DEFAULT_DEADLINE,
         body: proc_sysvipc_shows_readers_namespace,
     },
@@ -66,14 +72,14 @@ const OTHERS: &[Check] = &[
         id: "ipc.mqueue-fs-shows-namespace-queues",
         statement: "An mqueue filesystem mounted in an IPC namespace lists that namespace's queues",
         reference: "mq_overview(7); mqueue_get_tree() mounts current->nsproxy->ipc_ns's queues, ipc/mqueue.c",
-        needs: &[Need::Kind(Kind::Ipc), Need::Kind(Kind::Mnt)],
+        needs: &[Need::Kind(Kind::Ipc), Need::Kind(Kind::Mnt), Need::Config("CONFIG_POSIX_MQUEUE")],
         deadline: DEFAULT_DEADLINE,
         body: mqueue_fs_shows_namespace_queues,
     },
     Check {
         id: "ipc.sysctls-start-at-defaults",
-        statement: "Every IPC sysctl of a new IPC namespace starts at its compiled-in default",
-        reference: "ipc_namespaces(7); msg_init_ns(), sem_init_ns(), shm_init_ns() in ipc/*.c; mq_init_ns() in ipc/mqueue.c",
+        statement: "Every IPC sysctl of a new IPC namespace starts at its compiled-in default, even when its creator changed its own",
+        reference: "ipc_namespaces(7); create_ipc_ns() in ipc/namespace.c calls msg_init_ns(), sem_init_ns(), shm_init_ns() (ipc/msg.c, sem.c, shm.c) and mq_init_ns() (ipc/mqueue.c), which set the defaults, never the creator's values",
         needs: &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
         deadline: DEFAULT_DEADLINE,
         body: sysctls_start_at_defaults,
@@ -87,19 +93,65 @@ const OTHERS: &[Check] = &[
         body: sysctl_change_stays_in_namespace,
     },
     Check {
+        id: "ipc.sysctls-writable-by-owning-userns-root",
+        statement: "Root of the user namespace that owns an IPC namespace, mapped to an unprivileged uid, may write its IPC sysctls (6.9; stable 6.6.45, 6.1.104)",
+        reference: "ipc_namespaces(7); ipc_permissions() and ipc_set_ownership() in ipc/ipc_sysctl.c, mq_permissions() and mq_set_ownership() in ipc/mq_sysctl.c (commits 50ec499b9a43 and f9436a5d0497)",
+        needs: &[
+            Need::Config("CONFIG_IPC_NS"),
+            Need::Kind(Kind::User),
+            Need::Config("CONFIG_SYSVIPC_SYSCTL"),
+            Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL"),
+            Need::Probe(CREATOR_WITHOUT_CAPABILITIES),
+        ],
+        deadline: DEFAULT_DEADLINE,
+        body: sysctls_writable_by_owning_userns_root,
+    },
+    Check {
         id: "ipc.objects-destroyed-with-namespace",
         statement: "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
         reference: "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
-        needs: &[Need::Kind(Kind::Ipc)],
+        needs: POSIX_MQ,
         deadline: DEFAULT_DEADLINE,
         body: objects_destroyed_with_namespace,
+    },
+    Check {
+        id: "ipc.sysv-msg-destroyed-with-namespace",
+        statement: "When an IPC namespace dies its System V message queues are destroyed and their messages freed (32 MiB leave SUnreclaim)",
+        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls msg_exit_ns(), whose freeque() frees every message (free_msg(), ipc/msgutil.c)",
+        needs: SYSV,
+        deadline: HOARD_DEADLINE,
+        body: || destroyed_with_namespace(Hoard::Messages),
+    },
+    Check {
+        id: "ipc.sysv-sem-destroyed-with-namespace",
+        statement: "When an IPC namespace dies its System V semaphore sets are destroyed and freed (32 MiB leave SUnreclaim)",
+        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls sem_exit_ns(), whose freeary() frees every set (ipc/sem.c)",
+        needs: SYSV,
+        deadline: HOARD_DEADLINE,
+        body: || destroyed_with_namespace(Hoard::Semaphores),
+    },
+    Check {
+        id: "ipc.sysv-shm-destroyed-with-namespace",
+        statement: "When an IPC namespace dies its unattached System V shared memory segments are destroyed and their pages freed (32 MiB leave Shmem)",
+        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls shm_exit_ns(), whose do_shm_rmid() destroys every segment (shm_destroy(), ipc/shm.c)",
+        needs: SYSV,
+        deadline: HOARD_DEADLINE,
+        body: || destroyed_with_namespace(Hoard::SharedMemory),
+    },
+    Check {
+        id: "ipc.sysv-id-from-other-namespace-einval",
+        statement: "A System V id valid in one IPC namespace gives EINVAL in another: msgctl, semctl and shmctl IPC_STAT, and shmat",
+        reference: "ipc_namespaces(7); msgctl(2), semctl(2), shmctl(2), shmat(2) EINVAL; ipc_obtain_object_check() looks ids up in current->nsproxy->ipc_ns, ipc/util.c",
+        needs: SYSV,
+        deadline: DEFAULT_DEADLINE,
+        body: sysv_id_from_other_namespace_einval,
     },
     refused_when_configured_out!("ipc.flag-refused-when-configured-out", Kind::Ipc),
 ];
 
 pub const CHECKS: &[Check] = &[
     MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2],
-    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5],
+    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10],
 ];
 
 /// The key and the name every check uses, each in namespaces of its own.
@@ -126,11 +178,16 @@ impl Object {
     }
 
     fn get(self, flags: libc::c_int) -> Result<libc::c_int, Errno> {
+        self.get_key(KEY, flags)
+    }
+
+    /// msgget, semget or shmget of `key` (a POSIX queue has one name and ignores it).
+    fn get_key(self, key: libc::key_t, flags: libc::c_int) -> Result<libc::c_int, Errno> {
         // SAFETY: plain system calls with integer arguments.
         let id = match self {
-            Object::Msg => unsafe { libc::msgget(KEY, flags) },
-            Object::Sem => unsafe { libc::semget(KEY, 1, flags) },
-            Object::Shm => unsafe { libc::shmget(KEY, 4096, flags) },
+            Object::Msg => unsafe { libc::msgget(key, flags) },
+            Object::Sem => unsafe { libc::semget(key, 1, flags) },
+            Object::Shm => unsafe { libc::shmget(key, 4096, flags) },
             Object::Mq => {
                 let mut oflag = MQ_OFlag::O_RDWR;
                 if flags & libc::IPC_CREAT != 0 {
@@ -322,20 +379,86 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("/proc/sys/fs/mqueue/msgsize_default", "8192"),
 ];
 
-fn sysctls_start_at_defaults() -> Outcome {
-    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
-        let mut expected = Vec::new();
-        let mut observed = Vec::new();
-        for (path, default) in DEFAULTS {
-            let value = read_sysctl(path)?;
-            if value != *default {
-                expected.push(format!("{path}={default}"));
-                observed.push(format!("{path}={value}"));
+/// A value other than the default for every entry of `DEFAULTS`, in the same order, each
+/// within the range its handler accepts (ipc/ipc_sysctl.c, ipc/mq_sysctl.c).
+const CHANGED: &[&str] = &["4096", "8192", "100", "250 32000 32 128", "100", "1048576", "2097152", "1", "16", "5", "4096", "5", "4096"];
+
+/// The releases whose root of an IPC namespace's owning user namespace may write its IPC
+/// sysctls: 6.9 (commits 50ec499b9a43 "sysctl: allow change system v ipc sysctls inside ipc
+/// namespace" and f9436a5d0497 "sysctl: allow to change limits for posix messages queues"),
+/// backported to 6.6.45 and 6.1.104 (both released 2024-08-11). Before, only the initial
+/// user namespace's root could write them.
+fn userns_root_may_write_ipc_sysctls((major, minor, patch): (u32, u32, u32)) -> bool {
+    (major, minor) >= (6, 9) || ((major, minor) == (6, 6) && patch >= 45) || ((major, minor) == (6, 1) && patch >= 104)
+}
+
+const IPC_SYSCTL_RULE: &str = "6.9, commits 50ec499b9a43 and f9436a5d0497; stable 6.6.45 and 6.1.104";
+
+/// Writes an IPC sysctl of the caller's own IPC namespace. A refusal as root of a user
+/// namespace is a SKIP on kernels that predate the rule allowing it, a FAIL on the others.
+fn write_ipc_sysctl(path: &str, value: &str) -> Outcome {
+    let step = format!("writing {value:?} to {path} in an IPC namespace of its own");
+    match write_sysctl(path, value) {
+        Err(errno @ (Errno::EACCES | Errno::EPERM)) if !nsconform_harness::host::is_initial(Kind::User) => {
+            let version = crate::sys::upstream_version();
+            let (major, minor, patch) = version;
+            if userns_root_may_write_ipc_sysctls(version) {
+                return Err(Stop::fail(
+                    step,
+                    format!("success: root of the owning user namespace may write IPC sysctls ({IPC_SYSCTL_RULE}), and this is {major}.{minor}.{patch}"),
+                    errno.to_string(),
+                ));
             }
+            // The sublevel matters only in the lines that got the backport.
+            let this = if matches!((major, minor), (6, 1) | (6, 6)) { format!("{major}.{minor}.{patch}") } else { format!("{major}.{minor}") };
+            Err(Stop::skip(format!(
+                "writing {path} as root of a user namespace gave {errno}: Linux {this} predates the rule that allows it ({IPC_SYSCTL_RULE})"
+            )))
         }
-        expect_eq("IPC sysctls of a new namespace", expected.join(", "), observed.join(", "))
+        other => other.at(&step),
+    }
+}
+
+fn sysctls_start_at_defaults() -> Outcome {
+    // The creator changes every IPC sysctl of its own fresh namespace first, so that a
+    // kernel that copied the creator's values into the new namespace is caught.
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        for ((path, default), value) in DEFAULTS.iter().zip(CHANGED) {
+            write_ipc_sysctl(path, value)?;
+            let now = read_sysctl(path)?;
+            expect_eq(&format!("{path} read back in the creator's namespace (default {default})"), value.to_string(), now)?;
+        }
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            let mut expected = Vec::new();
+            let mut observed = Vec::new();
+            for (path, default) in DEFAULTS {
+                let value = read_sysctl(path)?;
+                if value != *default {
+                    expected.push(format!("{path}={default}"));
+                    observed.push(format!("{path}={value}"));
+                }
+            }
+            expect_eq("IPC sysctls of a namespace whose creator changed all of its own", expected.join(", "), observed.join(", "))
+        })?
+        .join()
     })?
     .join()
+}
+
+fn sysctls_writable_by_owning_userns_root() -> Outcome {
+    // Before the rule, only an euid of global root could write them: the writer here is
+    // root of a user namespace mapped to an unprivileged uid, so only the rule lets it write.
+    without_capabilities(|| {
+        let outside = nix::unistd::geteuid();
+        spawn(Spawn::clone(&[Kind::User, Kind::Ipc]).map_root(), move |_| {
+            for (path, value, _) in CHANGES {
+                write_ipc_sysctl(path, value).map_err(|stop| stop.within(&format!("root of a user namespace mapped to uid {outside}")))?;
+                expect_eq(&format!("{path} read back"), value.to_string(), read_sysctl(path)?)?;
+            }
+            Ok(())
+        })?
+        .join()
+    })
 }
 
 /// One SysV and one POSIX sysctl, each with a value other than its default.
@@ -347,15 +470,7 @@ fn sysctl_change_stays_in_namespace() -> Outcome {
         let before: Vec<String> = CHANGES.iter().map(|(path, _, _)| read_sysctl(path)).collect::<Result<_, _>>()?;
         let mut child = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
             for (path, value, _) in CHANGES {
-                match write_sysctl(path, value) {
-                    Err(Errno::EACCES | Errno::EPERM) if !nsconform_harness::host::is_initial(Kind::User) => {
-                        return Err(Stop::skip(format!(
-                            "writing {path} as root of a user namespace is refused: this kernel lets only \
-                             the initial user namespace's root write IPC sysctls"
-                        )))
-                    }
-                    other => other.at(&format!("writing {value} to {path} in the child namespace"))?,
-                }
+                write_ipc_sysctl(path, value)?;
                 expect_eq(&format!("{path} read back in the child namespace"), value.to_string(), read_sysctl(path)?)?;
             }
             spawn(Spawn::clone(&[Kind::Ipc]), |_| {
@@ -390,6 +505,18 @@ fn create_charged_queue() -> Result<(), Errno> {
 }
 
 fn objects_destroyed_with_namespace() -> Outcome {
+    // RLIMIT_MSGQUEUE is counted per user namespace and uid since 5.14 (inc_rlimit_ucounts()
+    // in kernel/ucount.c): in a user namespace of its own, no other process's queues count,
+    // nor those of a namespace the kernel is still freeing from an earlier run. Before 5.14
+    // (and without CONFIG_USER_NS) the count is the uid's, as it would be anyway.
+    if std::path::Path::new("/proc/self/ns/user").exists() {
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| queues_destroyed_with_namespace())?.join()
+    } else {
+        queues_destroyed_with_namespace()
+    }
+}
+
+fn queues_destroyed_with_namespace() -> Outcome {
     let mut doomed = spawn(Spawn::clone(&[Kind::Ipc]), |to_parent| {
         match create_charged_queue() {
             Err(Errno::EMFILE) => {
@@ -424,4 +551,214 @@ fn objects_destroyed_with_namespace() -> Outcome {
     doomed.join()?;
     witness.send("the news that the doomed namespace is gone", &())?;
     witness.join()
+}
+
+/// What a doomed namespace hoards, and the /proc/meminfo line that shows it.
+#[derive(Clone, Copy)]
+enum Hoard {
+    /// 4096 messages of 8192 bytes in 2048 queues (two fill a queue's default msgmnb,
+    /// 16384): about 33 MiB of kmalloc'ed msg_msg and msg_msgseg (alloc_msg(), ipc/msgutil.c).
+    Messages,
+    /// 4096 sets of 100 semaphores, under 8 KiB each (sem_alloc(), ipc/sem.c).
+    Semaphores,
+    /// One 32 MiB segment, every page touched, then detached (shmem pages, shm_get_unmapped_area()).
+    SharedMemory,
+}
+
+/// Three rounds of filling at worst, and 3 s for the last one's objects to go (a VM without
+/// KVM fills slowly).
+const HOARD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How much each hoard holds, and how much of it must be seen to come and go.
+const HOARD: u64 = 32 << 20;
+const MARGIN: u64 = HOARD / 2;
+
+impl Hoard {
+    fn counter(self) -> &'static str {
+        match self {
+            Hoard::Messages | Hoard::Semaphores => "SUnreclaim",
+            Hoard::SharedMemory => "Shmem",
+        }
+    }
+
+    fn fill(self) -> Outcome {
+        match self {
+            Hoard::Messages => {
+                #[repr(C)]
+                struct Big {
+                    mtype: libc::c_long,
+                    mtext: [u8; 8192],
+                }
+                let msg = Big { mtype: 1, mtext: [0x6e; 8192] };
+                for _ in 0..2048 {
+                    // SAFETY: plain system calls; msg is a msgbuf with 8192 bytes of text.
+                    let id = Errno::result(unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) }).at("msgget(IPC_PRIVATE)")?;
+                    for _ in 0..2 {
+                        Errno::result(unsafe { libc::msgsnd(id, (&msg as *const Big).cast(), 8192, libc::IPC_NOWAIT) })
+                            .at("msgsnd of 8192 bytes")?;
+                    }
+                }
+                Ok(())
+            }
+            Hoard::Semaphores => {
+                for _ in 0..4096 {
+                    // SAFETY: plain system call with integer arguments.
+                    Errno::result(unsafe { libc::semget(libc::IPC_PRIVATE, 100, libc::IPC_CREAT | 0o600) }).at("semget(IPC_PRIVATE, 100)")?;
+                }
+                Ok(())
+            }
+            Hoard::SharedMemory => {
+                let size = HOARD as usize;
+                // SAFETY: plain system calls; the segment is attached, written within its size, detached.
+                let id = Errno::result(unsafe { libc::shmget(libc::IPC_PRIVATE, size, libc::IPC_CREAT | 0o600) }).at("shmget of 32 MiB")?;
+                let addr = unsafe { libc::shmat(id, std::ptr::null(), 0) };
+                if addr as isize == -1 {
+                    return Err(Errno::last()).at("shmat");
+                }
+                unsafe { std::ptr::write_bytes(addr as *mut u8, 0x6e, size) };
+                Errno::result(unsafe { libc::shmdt(addr) }).at("shmdt").map(drop)
+            }
+        }
+    }
+}
+
+/// A line of /proc/meminfo, in bytes.
+fn meminfo(counter: &str) -> Result<u64, Stop> {
+    let text = std::fs::read_to_string("/proc/meminfo").at("reading /proc/meminfo")?;
+    let kib = text
+        .lines()
+        .find_map(|l| l.strip_prefix(counter)?.strip_prefix(':')?.split_whitespace().next()?.parse::<u64>().ok());
+    kib.map(|k| k * 1024).ok_or_else(|| Stop::fail("reading /proc/meminfo", format!("a {counter} line"), "none"))
+}
+
+fn mib(bytes: i128) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Nothing but the namespace's death frees what it holds: the doomed process fills a fresh
+/// IPC namespace, leaves everything in place (no IPC_RMID) and exits. The counter is global,
+/// so the check wants 32 MiB to show up and at least half of it to leave within 3 s, and
+/// retries a round whose filling other processes' activity hid.
+fn destroyed_with_namespace(hoard: Hoard) -> Outcome {
+    let counter = hoard.counter();
+    let mut rises = Vec::new();
+    for _ in 0..3 {
+        let before = meminfo(counter)?;
+        let mut doomed = spawn(Spawn::clone(&[Kind::Ipc]), move |to_parent| {
+            hoard.fill()?;
+            to_parent.sync("the filled namespace")?;
+            to_parent.recv::<()>("the order to exit")
+        })?;
+        doomed.sync("the filled namespace")?;
+        let alive = meminfo(counter)?;
+        doomed.send("the order to exit", &())?;
+        doomed.join()?;
+        let rise = alive as i128 - before as i128;
+        if rise < MARGIN as i128 {
+            rises.push(mib(rise));
+            // Let the namespace go before the next round measures.
+            poll_until(Duration::from_millis(500), || meminfo(counter).is_ok_and(|now| now <= before));
+            continue;
+        }
+        let mut last = alive;
+        let freed = poll_until(Duration::from_secs(3), || {
+            last = meminfo(counter).unwrap_or(alive);
+            last + MARGIN <= alive
+        });
+        return expect_that(
+            &format!("{counter} of /proc/meminfo after the namespace died"),
+            freed,
+            format!("at least {} below its {} while the namespace lived, within 3 s", mib(MARGIN as i128), mib(alive as i128)),
+            format!("{} after 3 s ({} freed): the dead namespace's objects were not destroyed", mib(last as i128), mib(alive as i128 - last as i128)),
+        );
+    }
+    Err(Stop::skip(format!(
+        "{counter} of /proc/meminfo rose by only {} in three rounds while a namespace held {} (other processes' activity or this kernel's accounting hides it)",
+        rises.join(", "),
+        mib(HOARD as i128)
+    )))
+}
+
+/// msgctl, semctl or shmctl IPC_STAT of `id` in the caller's namespace.
+fn stat(object: Object, id: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: each buffer is the structure IPC_STAT fills for its kind.
+    let ret = match object {
+        Object::Msg => {
+            let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+            unsafe { libc::msgctl(id, libc::IPC_STAT, &mut ds) }
+        }
+        Object::Sem => {
+            let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+            unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) }
+        }
+        Object::Shm => {
+            let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+            unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) }
+        }
+        Object::Mq => unreachable!("POSIX queues have no ids"),
+    };
+    Errno::result(ret).map(drop)
+}
+
+fn shmat_detach(id: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: attaches at an address the kernel picks and detaches at once.
+    let addr = unsafe { libc::shmat(id, std::ptr::null(), libc::SHM_RDONLY) };
+    if addr as isize == -1 {
+        return Err(Errno::last());
+    }
+    Errno::result(unsafe { libc::shmdt(addr) }).map(drop)
+}
+
+fn sysv_id_from_other_namespace_einval() -> Outcome {
+    const SYSV_OBJECTS: [Object; 3] = [Object::Msg, Object::Sem, Object::Shm];
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        // Two objects of each kind: the second one's id (index 1) cannot be the id of the
+        // other namespace's first object (index 0).
+        let mut ids = Vec::new();
+        for object in SYSV_OBJECTS {
+            object.create().at(&format!("creating a first {} in the first namespace", object.label()))?;
+            let id = object.get_key(KEY + 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).at(&format!("creating a second {} in the first namespace", object.label()))?;
+            stat(object, id).at(&format!("IPC_STAT of the {} (id {id}) in its own namespace", object.label()))?;
+            ids.push(id);
+        }
+        shmat_detach(ids[2]).at(&format!("shmat of the segment (id {}) in its own namespace", ids[2]))?;
+        spawn(Spawn::clone(&[Kind::Ipc]), move |_| {
+            for (object, foreign) in SYSV_OBJECTS.into_iter().zip(ids.iter().copied()) {
+                let own = object.create().at(&format!("creating a {} in the second namespace", object.label()))?;
+                stat(object, own).at(&format!("IPC_STAT of the second namespace's own {} (id {own})", object.label()))?;
+                let call = match object {
+                    Object::Msg => "msgctl",
+                    Object::Sem => "semctl",
+                    _ => "shmctl",
+                };
+                expect_errno(&format!("{call}(id {foreign} of the first namespace, IPC_STAT) in the second namespace"), Errno::EINVAL, stat(object, foreign))?;
+            }
+            expect_errno(&format!("shmat(id {} of the first namespace) in the second namespace", ids[2]), Errno::EINVAL, shmat_detach(ids[2]))
+        })?
+        .join()
+    })?
+    .join()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::userns_root_may_write_ipc_sysctls;
+
+    #[test]
+    fn the_ipc_sysctl_rule_counts_stable_backports() {
+        for (version, allowed) in [
+            ((5, 10, 230), false),
+            ((5, 15, 170), false),
+            ((6, 1, 103), false),
+            ((6, 1, 104), true),
+            ((6, 6, 44), false),
+            ((6, 6, 45), true),
+            ((6, 8, 12), false),
+            ((6, 9, 0), true),
+            ((6, 12, 0), true),
+            ((7, 0, 0), true),
+        ] {
+            assert_eq!(userns_root_may_write_ipc_sysctls(version), allowed, "{version:?}");
+        }
+    }
 }

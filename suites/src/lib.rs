@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 mod disabled;
+mod fixture;
 pub mod ipc;
 pub mod mnt;
 pub mod net;

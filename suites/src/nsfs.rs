@@ -131,7 +131,7 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "nsfs.setns-user-without-cap-eperm",
-        statement: "setns into a user namespace where the caller lacks CAP_SYS_ADMIN gives EPERM",
+        statement: "setns into a user namespace where the caller lacks CAP_SYS_ADMIN gives EPERM; its owner's process joins it",
         reference: "setns(2) ERRORS; userns_install() in kernel/user_namespace.c: ns_capable(user_ns, CAP_SYS_ADMIN)",
         needs: &[Need::Kind(Kind::User)],
         deadline: DEFAULT_DEADLINE,
@@ -571,11 +571,16 @@ fn setns_user_multithreaded_einval() -> Outcome {
 
 fn setns_user_without_cap_eperm() -> Outcome {
     let (owner, ns) = spawn_user_namespace()?;
+    let own_ns = ns.try_clone().at("duplicating the namespace fd")?;
     // A sibling user namespace: its root has no capability in the owner's namespace.
     spawn(Spawn::clone(&[Kind::User]).map_root(), move |_| {
         expect_errno("setns into a sibling user namespace", Errno::EPERM, setns(&ns, libc::CLONE_NEWUSER))
     })?
     .join()?;
+    // The control: a process of the creator's namespace with the creator's euid holds
+    // CAP_SYS_ADMIN there (cap_capable(): the namespace's owner) and joins.
+    spawn(Spawn::fork(), move |_| setns(&own_ns, libc::CLONE_NEWUSER).at("setns into the same user namespace by a process of its owner"))?
+        .join()?;
     owner.send("the order to exit", &())?;
     owner.join()
 }

@@ -2,7 +2,7 @@
 //! reparenting, unshare semantics and nesting limits (pid_namespaces(7)).
 
 use crate::disabled::refused_when_configured_out;
-use crate::sys::{nspid, outer_pid, own_ns, pidfd_open, pidfd_probe, poll_until, write_sysctl};
+use crate::sys::{captive, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -87,8 +87,8 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "pid.init-death-kills-namespace",
-        statement: "When PID 1 dies every other process of its namespace, nested namespaces included, is killed before init is reaped",
-        reference: "pid_namespaces(7); zap_pid_namespace() in kernel/pid_namespace.c",
+        statement: "When PID 1 dies every other process of its namespace, nested namespaces included, is killed by SIGKILL (none can leave by itself) and init is reaped only after them",
+        reference: "pid_namespaces(7); zap_pid_ns_processes() in kernel/pid_namespace.c (SIGKILL to every task, then waits until only init's pid is allocated), called from find_child_reaper() in kernel/exit.c",
         needs: &[Need::Kind(Kind::Pid)],
         deadline: DEFAULT_DEADLINE,
         body: init_death_kills_namespace,
@@ -231,7 +231,16 @@ fn init_killed_by_sigkill_from_ancestor() -> Outcome {
     let mut init = spawn(Spawn::clone(&[Kind::Pid]), answer_pings)?;
     init.send("a ping", &true)?;
     init.recv::<()>("a pong before the signal")?;
+    let pidfd = pidfd_open(init.pid().as_raw()).at("pidfd_open(init)")?;
     kill(init.pid(), Signal::SIGKILL).at("kill(init, SIGKILL) from the parent's namespace")?;
+    // init waits for pings on a channel its parent keeps open: only a signal can end it.
+    let dead = pidfd_exited_within(&pidfd, DEATH_WITHIN).at("poll on init's pidfd")?;
+    expect_that(
+        "init after SIGKILL from its parent's namespace",
+        dead,
+        format!("dead within {DEATH_WITHIN:?}"),
+        format!("still alive after {DEATH_WITHIN:?}: the SIGKILL was dropped"),
+    )?;
     let status = init.wait_status()?;
     expect_eq("init's wait status", WaitStatus::Signaled(init.pid(), Signal::SIGKILL, false), status)
 }
@@ -241,29 +250,37 @@ fn init_stopped_by_sigstop_from_ancestor() -> Outcome {
     init.send("a ping", &true)?;
     init.recv::<()>("a pong before the signal")?;
     kill(init.pid(), Signal::SIGSTOP).at("kill(init, SIGSTOP) from the parent's namespace")?;
-    let status = init.waitpid(Some(WaitPidFlag::WUNTRACED))?;
+    let mut status = WaitStatus::StillAlive;
+    poll_until(DEATH_WITHIN, || {
+        status = init.waitpid(Some(WaitPidFlag::WUNTRACED | WaitPidFlag::WNOHANG)).unwrap_or(WaitStatus::StillAlive);
+        status != WaitStatus::StillAlive
+    });
     expect_eq("init's wait status", WaitStatus::Stopped(init.pid(), Signal::SIGSTOP), status)?;
     kill(init.pid(), Signal::SIGCONT).at("kill(init, SIGCONT)")?;
     init.send("the end", &false)?;
     init.join()
 }
 
-/// Blocks until killed with the rest of its namespace (the parent never tells it to go).
-fn idle(to_parent: &Parent) -> Outcome {
-    let _ = crate::sys::idle(to_parent);
-    Ok(())
+/// Reports its pid as the check sees it, then waits to be killed, unable to leave by itself.
+fn victim(to_parent: &Parent) -> Outcome {
+    to_parent.send("its pid", &outer_pid()?)?;
+    captive()
 }
+
+/// How long the processes of a dead init's namespace may take to die.
+const DEATH_WITHIN: Duration = Duration::from_secs(2);
 
 fn init_death_kills_namespace() -> Outcome {
     // init starts a sibling and a nested namespace with a process of its own, and reports
-    // all their pids as this process sees them (the first NSpid entry).
+    // all their pids as this process sees them (the first NSpid entry). None of them can
+    // leave by itself: each ignores every catchable signal and closed its descriptors.
     let mut init = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| {
-        let mut sibling = spawn(Spawn::fork(), |to_init| to_init.send("its pid", &outer_pid()?).and_then(|_| idle(to_init)))?;
+        let mut sibling = spawn(Spawn::fork(), victim)?;
         let mut nested = spawn(Spawn::clone(&[Kind::Pid]), |to_init| {
-            let mut inner = spawn(Spawn::fork(), |to_nested| to_nested.send("its pid", &outer_pid()?).and_then(|_| idle(to_nested)))?;
+            let mut inner = spawn(Spawn::fork(), victim)?;
             let inner_pid = inner.recv::<i32>("the nested process's pid")?;
             to_init.send("pids", &[outer_pid()?, inner_pid])?;
-            idle(to_init)
+            captive()
         })?;
         let mut pids = vec![sibling.recv::<i32>("the sibling's pid")?];
         pids.extend(nested.recv::<[i32; 2]>("the nested pids")?);
@@ -271,11 +288,52 @@ fn init_death_kills_namespace() -> Outcome {
         to_parent.recv::<()>("the order to exit")
     })?;
     let pids = init.recv::<Vec<i32>>("the pids of init's namespace")?;
-    let pidfds: Vec<_> = pids.iter().map(|&p| pidfd_open(p).at(&format!("pidfd_open({p})"))).collect::<Result<_, _>>()?;
+    // A process of init's namespace whose parent, the watcher, is outside it (setns, then
+    // fork): its wait status shows how it died, and init may not be reaped before it is.
+    let ns = std::fs::File::open(format!("/proc/{}/ns/pid", init.pid())).at("opening init's /proc/PID/ns/pid")?;
+    let mut watcher = spawn(Spawn::fork(), move |to_parent| {
+        nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWPID).at("setns into init's PID namespace")?;
+        let mut outsider = spawn(Spawn::fork(), victim)?;
+        outsider.recv::<i32>("the outsider's pid")?;
+        to_parent.send("the outsider's pid", &outsider.pid().as_raw())?;
+        to_parent.recv::<()>("the news that init was told to exit")?;
+        let (code, status) = crate::sys::peek_exit(outsider.pid().as_raw()).at("waitid(WEXITED | WNOWAIT) on the outsider")?;
+        expect_eq(
+            "how the outsider ended (si_code, si_status of waitid)",
+            (libc::CLD_KILLED, libc::SIGKILL),
+            (code, status),
+        )?;
+        to_parent.sync("the outsider's death")?;
+        to_parent.recv::<()>("the order to reap the outsider")?;
+        outsider.wait_status().map(drop)
+    })?;
+    let outsider = watcher.recv::<i32>("the outsider's pid")?;
+    let named: Vec<(&str, i32)> = ["init's sibling", "nested init", "the nested namespace's process", "the watcher's child"]
+        .into_iter()
+        .zip(pids.into_iter().chain([outsider]))
+        .collect();
+    let pidfds: Vec<_> = named.iter().map(|(_, p)| pidfd_open(*p).at(&format!("pidfd_open({p})"))).collect::<Result<_, _>>()?;
     init.send("the order to exit", &())?;
+    watcher.send("the news that init was told to exit", &())?;
+    for ((who, pid), fd) in named.iter().zip(&pidfds) {
+        let dead = pidfd_exited_within(fd, DEATH_WITHIN).at(&format!("poll on the pidfd of {who}"))?;
+        expect_that(
+            &format!("{who} (pid {pid}) after init was told to exit"),
+            dead,
+            format!("dead within {DEATH_WITHIN:?} (it cannot leave by itself)"),
+            format!("still alive after {DEATH_WITHIN:?}: zap_pid_ns_processes() did not kill it"),
+        )?;
+    }
+    watcher.sync("the outsider's death")?;
+    // The outsider is a zombie its parent has not reaped: init must still be waiting for it.
+    std::thread::sleep(Duration::from_millis(100));
+    let early = init.waitpid(Some(WaitPidFlag::WNOHANG))?;
+    expect_eq("init's state while a killed process of its namespace awaits its outside parent", WaitStatus::StillAlive, early)?;
+    watcher.send("the order to reap the outsider", &())?;
+    watcher.join()?;
     init.join()?;
-    for (pid, fd) in pids.iter().zip(&pidfds) {
-        expect_errno(&format!("pidfd_send_signal(0) to process {pid} of the namespace once init was reaped"), Errno::ESRCH, pidfd_probe(fd))?;
+    for ((who, pid), fd) in named.iter().zip(&pidfds) {
+        expect_errno(&format!("pidfd_send_signal(0) to {who} (pid {pid}) once init was reaped"), Errno::ESRCH, pidfd_probe(fd))?;
     }
     Ok(())
 }

@@ -102,3 +102,86 @@ pub fn idle(to_parent: &nsconform_harness::Parent) -> nsconform_harness::Outcome
 pub fn fd_inode(fd: &impl std::os::fd::AsFd) -> Result<u64, Stop> {
     Ok(nix::sys::stat::fstat(fd.as_fd()).at("fstat of a namespace fd")?.st_ino)
 }
+
+/// The rest of a process that must be killed and cannot leave by itself: every catchable
+/// signal is ignored, every inherited descriptor closed (no channel can wake it with EOF),
+/// and it waits in pause(2), which nothing but a fatal signal ends. Only SIGKILL (or
+/// SIGSTOP) from outside can change its state.
+pub fn captive() -> ! {
+    // SAFETY: signal dispositions and close on a single-threaded process about to wait forever.
+    unsafe {
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+        }
+        for fd in 0..4096 {
+            libc::close(fd);
+        }
+        loop {
+            libc::pause();
+        }
+    }
+}
+
+/// Waits until the pidfd polls readable (the process exited), at most `limit`.
+pub fn pidfd_exited_within(fd: &std::os::fd::OwnedFd, limit: std::time::Duration) -> Result<bool, Errno> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How child `pid` ended, read with waitid(WEXITED | WNOWAIT): it stays a zombie, to be
+/// reaped later. Returns the siginfo's si_code (CLD_KILLED, CLD_EXITED...) and si_status.
+pub fn peek_exit(pid: i32) -> Result<(i32, i32), Errno> {
+    loop {
+        // SAFETY: siginfo_t is plain data for waitid(2) to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let ret = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        match Errno::result(ret) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok((info.si_code, unsafe { info.si_status() })),
+        }
+    }
+}
+
+/// The running kernel's upstream version, stable sublevel included. Debian names its releases
+/// after the ABI (6.1.0-50-amd64) and gives the upstream version in /proc/version
+/// ("... Debian 6.1.135-1 (...)"); elsewhere the release itself carries it.
+pub fn upstream_version() -> (u32, u32, u32) {
+    let proc_version = std::fs::read_to_string("/proc/version").unwrap_or_default();
+    debian_upstream_version(&proc_version).unwrap_or(nsconform_harness::host::facts().version)
+}
+
+fn debian_upstream_version(proc_version: &str) -> Option<(u32, u32, u32)> {
+    let (_, after) = proc_version.rsplit_once(" Debian ")?;
+    let word = after.split_whitespace().next()?;
+    let (major, minor, patch) = nsconform_harness::host::parse_version(word)?;
+    // "6.1.135-1" or "6.1.135-1~deb11u1"; a backport such as "6.12.38-1~bpo12+1" is the same.
+    word.starts_with(&format!("{major}.{minor}.{patch}")).then_some((major, minor, patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debian_upstream_version;
+
+    #[test]
+    fn reads_debian_upstream_versions() {
+        let debian = "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.135-1 (2025-04-25)\n";
+        assert_eq!(debian_upstream_version(debian), Some((6, 1, 135)));
+        let plain = "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
+        assert_eq!(debian_upstream_version(plain), None);
+    }
+}

@@ -7,6 +7,7 @@
 
 use crate::nsfs::{related, NS_GET_USERNS};
 use crate::disabled::refused_when_configured_out;
+use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::sys::{own_ns, write_file, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -54,11 +55,19 @@ macro_rules! owner_check {
 pub const CHECKS: &[Check] = &[
     Check {
         id: "user.new-namespace-has-full-capabilities",
-        statement: "The first process of a new user namespace has the full permitted, effective and bounding capability sets",
-        reference: "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET",
-        needs: &[Need::Kind(Kind::User)],
+        statement: "The first process of a new user namespace has the full permitted, effective and bounding capability sets, though its creator (an unprivileged uid) held none",
+        reference: "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET, called from create_user_ns()",
+        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
         deadline: DEFAULT_DEADLINE,
         body: new_namespace_has_full_capabilities,
+    },
+    Check {
+        id: "user.owner-without-capabilities-maps-and-joins",
+        statement: "An owner without capabilities (an unprivileged uid) writes its child namespace's uid_map and gid_map (its own ids only, gid_map after \"deny\") and joins it with setns, gaining the full capability set there",
+        reference: "user_namespaces(7); map_write() and new_idmap_permitted() check the opener's capabilities in the target namespace, which cap_capable() in security/commoncap.c grants its owner; userns_install() and set_cred_user_ns() in kernel/user_namespace.c",
+        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+        deadline: DEFAULT_DEADLINE,
+        body: owner_without_capabilities_maps_and_joins,
     },
     Check {
         id: "user.no-capabilities-over-parent-namespace-objects",
@@ -201,17 +210,63 @@ fn cap_set(name: &str) -> Result<u64, Stop> {
     nsconform_harness::host::cap_set(name).at(&format!("reading {name} of /proc/self/status"))
 }
 
-fn new_namespace_has_full_capabilities() -> Outcome {
+/// The full capability mask of this kernel (bits 0 to cap_last_cap).
+fn full_capabilities() -> Result<(u32, u64), Stop> {
     let last: u32 = read_number("/proc/sys/kernel/cap_last_cap")?;
-    let full = u64::MAX >> (63 - last.min(63));
-    spawn(Spawn::clone(&[Kind::User]), move |_| {
-        for set in ["CapPrm", "CapEff", "CapBnd"] {
-            let mask = cap_set(set)?;
-            expect_eq(&format!("{set} in the new user namespace (cap_last_cap {last})"), format!("{full:#x}"), format!("{mask:#x}"))?;
+    Ok((last, u64::MAX >> (63 - last.min(63))))
+}
+
+fn new_namespace_has_full_capabilities() -> Outcome {
+    let (last, full) = full_capabilities()?;
+    without_capabilities(|| {
+        spawn(Spawn::clone(&[Kind::User]), move |_| {
+            for set in ["CapPrm", "CapEff", "CapBnd"] {
+                let mask = cap_set(set)?;
+                expect_eq(
+                    &format!("{set} in the new user namespace (cap_last_cap {last}) of a creator without capabilities"),
+                    format!("{full:#x}"),
+                    format!("{mask:#x}"),
+                )?;
+            }
+            Ok(())
+        })?
+        .join()
+    })
+}
+
+fn owner_without_capabilities_maps_and_joins() -> Outcome {
+    let (last, full) = full_capabilities()?;
+    without_capabilities(|| {
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+        let inherited = std::fs::read_to_string("/proc/self/setgroups").at("reading /proc/self/setgroups")?;
+        let mut child = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+            to_parent.sync("the child's new user namespace")?;
+            to_parent.sync("the owner's writes")?;
+            expect_eq("geteuid() in the child once its owner mapped it", 0, geteuid().as_raw())?;
+            expect_eq("getegid() in the child once its owner mapped it", 0, getegid().as_raw())?;
+            to_parent.sync("the owner's join")
+        })?;
+        child.sync("the child's new user namespace")?;
+        let proc = format!("/proc/{}", child.pid());
+        // Each rule with its control: the refused line first (a refusal leaves the map unwritten).
+        let other = uid.wrapping_add(1);
+        expect_errno(&format!("the owner (uid {uid}) mapping uid {other}, not its own"), Errno::EPERM, write_file(&format!("{proc}/uid_map"), &format!("0 {other} 1")))?;
+        write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("the owner (uid {uid}, no capabilities) writing \"0 {uid} 1\" to the child's uid_map"))?;
+        if inherited.trim() == "allow" {
+            expect_errno("the owner writing the child's gid_map while setgroups is \"allow\"", Errno::EPERM, write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")))?;
         }
-        Ok(())
-    })?
-    .join()
+        write_file(&format!("{proc}/setgroups"), "deny").at("the owner writing \"deny\" to the child's setgroups")?;
+        write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("the owner writing \"0 {gid} 1\" to the child's gid_map"))?;
+        child.sync("the owner's writes")?;
+        let ns = File::open(format!("{proc}/ns/user")).at(&format!("opening {proc}/ns/user"))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).at("setns into the child's user namespace by its owner, which holds no capabilities")?;
+        expect_eq("geteuid() of the owner after joining", 0, geteuid().as_raw())?;
+        for set in ["CapPrm", "CapEff"] {
+            expect_eq(&format!("{set} of the owner after joining (cap_last_cap {last})"), format!("{full:#x}"), format!("{:#x}", cap_set(set)?))?;
+        }
+        child.sync("the owner's join")?;
+        child.join()
+    })
 }
 
 fn no_capabilities_over_parent_objects() -> Outcome {
@@ -391,6 +446,11 @@ fn setgroups_accepts_allow_or_deny_only() -> Outcome {
 
 fn setgroups_allow_after_deny_eperm() -> Outcome {
     spawn(Spawn::clone(&[Kind::User]), |_| {
+        // The control: "allow" is accepted while it is still allowed (a namespace created
+        // under "deny" inherits it, and then no "allow" is ever accepted).
+        if std::fs::read_to_string("/proc/self/setgroups").at("reading setgroups")?.trim() == "allow" {
+            write_file("/proc/self/setgroups", "allow").at("writing \"allow\" before \"deny\"")?;
+        }
         write_file("/proc/self/setgroups", "deny").at("writing \"deny\" to setgroups")?;
         expect_errno("writing \"allow\" after \"deny\"", Errno::EPERM, write_file("/proc/self/setgroups", "allow"))
     })?
@@ -404,11 +464,19 @@ fn setgroups_deny_after_gid_map_eperm() -> Outcome {
             to_parent.sync("the child's new user namespace")?;
             to_parent.sync("the end of the parent's writes")
         })?;
+        let mut control = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+            to_parent.sync("the control child's new user namespace")?;
+            to_parent.sync("the end of the parent's writes")
+        })?;
         child.sync("the child's new user namespace")?;
+        control.sync("the control child's new user namespace")?;
         let pid = child.pid();
+        write_file(&format!("/proc/{}/setgroups", control.pid()), "deny").at("the parent writing \"deny\" to a child's setgroups before its gid_map (control)")?;
         write_file(&format!("/proc/{pid}/gid_map"), "0 0 1").at("the parent writing the child's gid_map")?;
         expect_errno("writing \"deny\" to setgroups after gid_map", Errno::EPERM, write_file(&format!("/proc/{pid}/setgroups"), "deny"))?;
         child.sync("the end of the parent's writes")?;
+        control.sync("the end of the parent's writes")?;
+        control.join()?;
         child.join()
     })
 }
