@@ -3,7 +3,7 @@
 //! that `cargo test` and `cargo nextest` pass.
 
 use crate::check::Check;
-use crate::report::{terminal, Format, Record, Run, Verdict};
+use crate::report::{ktap, terminal, Format, Provenance, Record, Run, Verdict};
 use std::io::Write;
 use std::time::Instant;
 
@@ -79,7 +79,8 @@ impl Options {
                 filter => o.filters.push(filter.to_string()),
             }
         }
-        for spec in env_reports.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+        // A listing writes no report: the variable (set for the runs of a CI job) is not its concern.
+        for spec in env_reports.filter(|_| !o.list).unwrap_or("").split(',').filter(|s| !s.is_empty()) {
             o.reports.push(parse_report(spec).map_err(|e| format!("NSCONFORM_REPORT: {e}"))?);
         }
         Ok(o)
@@ -144,7 +145,15 @@ pub fn cargo_test_main(args: &[String], checks: &[Check]) -> i32 {
 }
 
 fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
-    let options = match Options::parse(args, std::env::var("NSCONFORM_REPORT").ok().as_deref()) {
+    let env_reports = match std::env::var("NSCONFORM_REPORT") {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("nsconform: NSCONFORM_REPORT is not UTF-8: give FORMAT=FILE,... with a UTF-8 path");
+            return 2;
+        }
+    };
+    let options = match Options::parse(args, env_reports.as_deref()) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("nsconform: {e}");
@@ -169,15 +178,21 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         return if crate::stdout::failed() { 2 } else { 0 };
     }
     // Report files are created before any check runs: an unwritable path is bad usage now,
-    // not a surprise after the whole run.
-    for (format, file) in &options.reports {
-        if file != "-" {
-            if let Err(e) = std::fs::File::create(file) {
+    // not a surprise after the whole run. A KTAP file is written as the checks finish.
+    let mut ktap_files = Vec::new();
+    for (format, file) in options.reports.iter().filter(|(_, file)| file != "-") {
+        match std::fs::File::create(file) {
+            Ok(opened) if *format == Format::Ktap => ktap_files.push(opened),
+            Ok(_) => {}
+            Err(e) => {
                 eprintln!("nsconform: cannot write the {} report to {file}: {e}", format.name());
                 return 2;
             }
         }
     }
+    // A report on standard output keeps it parseable: the terminal lines go to stderr.
+    let report_on_stdout = options.reports.iter().any(|(_, file)| file == "-");
+    let say = |text: &str| if report_on_stdout { eprintln!("{text}") } else { crate::stdout::line(text) };
     let mut stream = match options.stream.as_deref().map(|f| std::fs::OpenOptions::new().append(true).create(true).open(f)) {
         None => None,
         Some(Ok(file)) => Some(file),
@@ -187,13 +202,25 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         }
     };
     crate::runner::prepare();
+    let provenance = Provenance::of_this_run();
     let start = Instant::now();
+    let release = crate::host::facts().release.clone();
+    let mut ktap_lost = None;
+    let mut write_ktap = |text: &str| {
+        for file in &mut ktap_files {
+            if let Err(e) = file.write_all(text.as_bytes()) {
+                ktap_lost.get_or_insert(e);
+            }
+        }
+    };
+    write_ktap(&ktap::header(&release, &provenance, selected.len()));
     let mut records: Vec<Record> = Vec::with_capacity(selected.len());
     for check in selected {
         let record = crate::runner::run(check);
         if !options.quiet || matches!(record.verdict, Verdict::Fail(_) | Verdict::Broken(_)) {
-            crate::stdout::line(&terminal::line(&record));
+            say(&terminal::line(&record));
         }
+        write_ktap(&ktap::result(records.len() + 1, &record));
         if let Some(stream) = stream.as_mut() {
             let mut line = crate::report::json::record_value(&record);
             line["event"] = "check".into();
@@ -201,9 +228,14 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         }
         records.push(record);
     }
-    let run = Run { kernel: crate::host::facts().release.clone(), records, duration: start.elapsed() };
-    crate::stdout::line(&terminal::summary(&run));
-    for (format, file) in &options.reports {
+    let run = Run { kernel: release, provenance, records, duration: start.elapsed() };
+    write_ktap(&ktap::totals(&run.counts()));
+    say(&terminal::summary(&run));
+    if let Some(e) = ktap_lost {
+        eprintln!("nsconform: cannot write the ktap report: {e}");
+        return 2;
+    }
+    for (format, file) in options.reports.iter().filter(|(format, file)| *format != Format::Ktap || file == "-") {
         let text = format.render(&run);
         let written = if file == "-" { std::io::stdout().write_all(text.as_bytes()) } else { std::fs::write(file, text) };
         if let Err(e) = written {
@@ -283,6 +315,7 @@ mod tests {
         let o = Options::parse(&[], Some("junit=a.xml,ktap=b")).unwrap();
         assert_eq!(o.reports, vec![(Format::Junit, "a.xml".into()), (Format::Ktap, "b".into())]);
         assert!(Options::parse(&[], Some("yaml=x")).unwrap_err().starts_with("NSCONFORM_REPORT: "));
+        assert!(Options::parse(&args("--list"), Some("garbage")).unwrap().reports.is_empty(), "a listing ignores the variable");
     }
 
     #[rstest]

@@ -14,7 +14,7 @@ pub mod qemu;
 pub mod results;
 
 use kernel::{Kernel, Spec};
-use nsconform_harness::report::{terminal, Format, Record, Run, Verdict};
+use nsconform_harness::report::{Provenance, terminal, Format, Record, Run, Verdict};
 use nsconform_harness::{Check, Need};
 use outcome::{progress, Exit, Failure, EXIT_CODES};
 use qemu::{Accel, Machine};
@@ -259,6 +259,7 @@ struct Guest {
     qemu_status: Option<std::process::ExitStatus>,
     qemu_stderr: String,
     duration: Duration,
+    provenance: Provenance,
 }
 
 fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline: Duration) -> Result<Guest, Failure> {
@@ -289,6 +290,7 @@ fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline:
         qemu_status: None,
         qemu_stderr: String::new(),
         duration: Duration::ZERO,
+        provenance: Provenance::new(shown(&kernel.config), "root, the init of a QEMU guest".into()),
     };
     let boot_deadline = deadline.min(Duration::from_secs(match machine.accel {
         Accel::Kvm => 20,
@@ -361,7 +363,10 @@ fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)], sel
     }
     if !guest.started {
         let last = console::tail(&guest.console, 1).pop().unwrap_or_default();
-        return Err(Failure::new(Exit::NoInit, format!("the guest stopped before its init started; last console line: {last}")));
+        return Err(Failure::new(Exit::NoInit, format!(
+            "the guest stopped before its init started; last console line: {last:?}{}",
+            if last.trim().is_empty() { " (a silent console: if the cached kernel is damaged, run again with --refresh)" } else { "" }
+        )));
     }
     let Some(status) = guest.finished else {
         let last = guest.records.last().map(|r| r.id.clone()).unwrap_or_else(|| "none".into());
@@ -394,7 +399,7 @@ fn shown_status(status: Option<std::process::ExitStatus>) -> String {
 }
 
 fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Result<(), Failure> {
-    let run = Run { kernel: kernel.release.clone(), records: guest.records.clone(), duration: guest.duration };
+    let run = Run { kernel: kernel.release.clone(), provenance: guest.provenance.clone(), records: guest.records.clone(), duration: guest.duration };
     if !run.records.is_empty() {
         nsconform_harness::stdout::line(&format!("{} (guest run incl. boot)", terminal::summary(&run)));
     }

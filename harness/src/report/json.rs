@@ -54,8 +54,15 @@ pub fn record_from_value(v: &Value) -> Option<Record> {
 pub fn render(run: &Run) -> String {
     let c = run.counts();
     let checks: Vec<Value> = run.records.iter().map(record_value).collect();
+    let p = &run.provenance;
     let doc = json!({
+        "schema": super::JSON_SCHEMA,
+        "nsconform": { "version": p.version, "commit": p.commit },
         "kernel": run.kernel,
+        "arch": p.arch,
+        "kernel_config": p.config,
+        "privilege": p.privilege,
+        "started": p.started,
         "duration_ms": run.duration.as_secs_f64() * 1000.0,
         "counts": { "pass": c.pass, "fail": c.fail, "xfail": c.xfail, "skip": c.skip, "broken": c.broken },
         "checks": checks,
@@ -81,6 +88,10 @@ mod tests {
     fn carries_every_field_of_every_verdict() {
         let doc: serde_json::Value = serde_json::from_str(&super::render(&fixtures::run())).unwrap();
         assert_eq!(doc["kernel"], "6.18.44");
+        assert_eq!(doc["schema"], super::super::JSON_SCHEMA);
+        assert_eq!(doc["nsconform"]["commit"], "abc123");
+        assert_eq!(doc["privilege"], "uid 0, CAP_SYS_ADMIN, initial user namespace");
+        assert_eq!(doc["started"], "2026-12-01T15:00:00Z");
         assert_eq!(doc["counts"], serde_json::json!({"pass": 1, "fail": 1, "xfail": 1, "skip": 1, "broken": 1}));
         let checks = doc["checks"].as_array().unwrap();
         assert_eq!(checks[0]["verdict"], "pass");

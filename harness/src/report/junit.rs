@@ -9,11 +9,10 @@ pub fn render(run: &Run) -> String {
     let c = run.counts();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites name=\"nsconform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        "<testsuites name=\"nsconform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
         run.records.len(),
         c.fail,
         c.broken,
-        c.skip + c.xfail,
         run.duration.as_secs_f64()
     ));
     out.push_str(&format!(
@@ -25,6 +24,20 @@ pub fn render(run: &Run) -> String {
         c.skip + c.xfail,
         run.duration.as_secs_f64()
     ));
+    out.push_str("    <properties>\n");
+    let p = &run.provenance;
+    for (name, value) in [
+        ("kernel", run.kernel.as_str()),
+        ("nsconform.version", &p.version),
+        ("nsconform.commit", &p.commit),
+        ("arch", &p.arch),
+        ("kernel_config", &p.config),
+        ("privilege", &p.privilege),
+        ("started", &p.started),
+    ] {
+        out.push_str(&format!("      <property name=\"{name}\" value=\"{}\"/>\n", escape(value)));
+    }
+    out.push_str("    </properties>\n");
     for r in &run.records {
         let class = r.id.split('.').next().unwrap_or("nsconform");
         let open = format!(
@@ -70,7 +83,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push_str(&format!("&#x{:x};", c as u32)),
+            // XML 1.0 allows no other control character, not even as a reference.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -80,6 +94,14 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use crate::report::fixtures;
+
+    #[test]
+    fn control_characters_are_replaced_as_xml_1_0_wants() {
+        let mut run = fixtures::run();
+        run.records[1].verdict = crate::report::Verdict::fail("step", "a", "bell \u{7} and nul \u{0}");
+        let xml = super::render(&run);
+        assert!(xml.contains("bell \u{fffd} and nul \u{fffd}") && !xml.contains("&#x"), "{xml}");
+    }
 
     #[test]
     fn renders_cases_failures_and_skips_escaped() {

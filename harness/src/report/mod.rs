@@ -71,12 +71,85 @@ impl Record {
     }
 }
 
-/// A whole run: the kernel it ran on and every record, in order.
+/// A whole run: the kernel it ran on, where the run came from, and every record, in order.
 #[derive(Clone, Debug)]
 pub struct Run {
     pub kernel: String,
+    pub provenance: Provenance,
     pub records: Vec<Record>,
     pub duration: Duration,
+}
+
+/// Version of the JSON report's layout; raised when a field changes meaning or goes away.
+pub const JSON_SCHEMA: u32 = 2;
+
+/// Where a run's verdicts come from, carried by every report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// nsconform's version and the commit it was built from.
+    pub version: String,
+    pub commit: String,
+    pub arch: String,
+    /// Where the kernel config was read from, or why none was.
+    pub config: String,
+    /// The run's privilege: uid, CAP_SYS_ADMIN, initial user namespace or not.
+    pub privilege: String,
+    /// When the run started, UTC, RFC 3339.
+    pub started: String,
+}
+
+impl Provenance {
+    /// This build, with the given config and privilege, starting now.
+    pub fn new(config: String, privilege: String) -> Provenance {
+        Provenance {
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: env!("NSCONFORM_COMMIT").into(),
+            arch: std::env::consts::ARCH.into(),
+            config,
+            privilege,
+            started: utc_now(),
+        }
+    }
+
+    /// The run in this process, from the facts the runner gathered.
+    pub fn of_this_run() -> Provenance {
+        let facts = crate::host::facts();
+        let config = facts.kconfig.as_ref().map(|k| k.source.display().to_string()).unwrap_or_else(|| "none found".into());
+        let privilege = format!(
+            "uid {}, {}CAP_SYS_ADMIN, {} user namespace",
+            nix::unistd::getuid(),
+            if facts.cap_sys_admin { "" } else { "no " },
+            if facts.in_initial_userns { "initial" } else { "a child" }
+        );
+        Provenance::new(config, privilege)
+    }
+
+    /// One line per fact, `name: value`, for the headers of the text formats.
+    pub fn lines(&self) -> Vec<String> {
+        vec![
+            format!("nsconform: {} ({})", self.version, self.commit),
+            format!("arch: {}", self.arch),
+            format!("kernel config: {}", self.config),
+            format!("privilege: {}", self.privilege),
+            format!("started: {}", self.started),
+        ]
+    }
+}
+
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ` (days to civil date: H. Hinnant's algorithm).
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = ((secs / 86400) as i64, secs % 86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -173,6 +246,14 @@ pub(crate) mod fixtures {
         };
         Run {
             kernel: "6.18.44".into(),
+            provenance: Provenance {
+                version: "0.1.0".into(),
+                commit: "abc123".into(),
+                arch: "x86_64".into(),
+                config: "/proc/config.gz".into(),
+                privilege: "uid 0, CAP_SYS_ADMIN, initial user namespace".into(),
+                started: "2026-12-01T15:00:00Z".into(),
+            },
             records: vec![
                 record("uts.a", Verdict::Pass, 1500),
                 record("uts.b", Verdict::fail("reading <hostname> & \"domain\"", "\"a\"", "\"b\""), 250),
