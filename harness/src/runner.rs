@@ -37,9 +37,18 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
         Ok(pair) => pair,
         Err(e) => return Verdict::Broken(broken("creating the report channel", e.to_string())),
     };
+    let runner = nix::unistd::getpid();
     // SAFETY: the runner is single-threaded; the child leaves with _exit.
     let pid = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
+            // The check process dies with the runner, however the runner ends; its children,
+            // blocked on their channel to it, then read EOF and leave.
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if nix::unistd::getppid() != runner {
+                // SAFETY: the runner died before the signal was armed.
+                unsafe { libc::_exit(1) }
+            }
             drop(ours);
             enter_check_process(theirs);
             let outcome = catch_unwind(AssertUnwindSafe(|| -> Outcome {

@@ -146,15 +146,7 @@ struct Scratch {
 
 impl Scratch {
     fn create() -> Result<Scratch, Stop> {
-        let (mount_point, mount_root) = cgroup2_mount()?;
-        let own = cgroups("self")?
-            .into_iter()
-            .find_map(|(hierarchy, path)| (hierarchy == "0:").then_some(path))
-            .ok_or_else(|| Stop::skip("the process has no cgroup2 line in /proc/self/cgroup"))?;
-        let below = own.strip_prefix(mount_root.trim_end_matches('/')).ok_or_else(|| {
-            Stop::skip(format!("the cgroup2 mount at {mount_point} (root {mount_root}) does not show this process's cgroup {own}"))
-        })?;
-        let parent = format!("{}{}", mount_point.trim_end_matches('/'), below.trim_end_matches('/'));
+        let parent = own_cgroup2_dir()?;
         sweep_abandoned(&parent);
         let dir = format!("{parent}/nsconform-{}", getpid());
         match nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)) {
@@ -196,8 +188,28 @@ impl Drop for Scratch {
     }
 }
 
-/// Removes scratch cgroups whose creator is gone: a check killed at its deadline cannot
-/// remove its own. Busy or foreign directories are left alone.
+/// Removes what a run killed during a cgroup check left behind: called when a run starts.
+pub fn sweep_leftovers() {
+    if let Ok(parent) = own_cgroup2_dir() {
+        sweep_abandoned(&parent);
+    }
+}
+
+/// The directory of this process's cgroup2 cgroup, where scratch cgroups go.
+fn own_cgroup2_dir() -> Result<String, Stop> {
+    let (mount_point, mount_root) = cgroup2_mount()?;
+    let own = cgroups("self")?
+        .into_iter()
+        .find_map(|(hierarchy, path)| (hierarchy == "0:").then_some(path))
+        .ok_or_else(|| Stop::skip("the process has no cgroup2 line in /proc/self/cgroup"))?;
+    let below = own.strip_prefix(mount_root.trim_end_matches('/')).ok_or_else(|| {
+        Stop::skip(format!("the cgroup2 mount at {mount_point} (root {mount_root}) does not show this process's cgroup {own}"))
+    })?;
+    Ok(format!("{}{}", mount_point.trim_end_matches('/'), below.trim_end_matches('/')))
+}
+
+/// Removes scratch cgroups whose creator is gone: a check killed at its deadline, or a run
+/// killed outright, cannot remove its own. Busy or foreign directories are left alone.
 fn sweep_abandoned(parent: &str) {
     for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -34,6 +34,12 @@ pub fn run_exec_helper_if_asked() {
 }
 
 /// Every check, in catalogue order.
+/// Removes what an earlier run, killed mid-check, left on the host (scratch cgroups): call
+/// before a run.
+pub fn sweep_leftovers() {
+    cgroup::sweep_leftovers();
+}
+
 pub fn all() -> Vec<Check> {
     [uts::CHECKS, ipc::CHECKS, pid::CHECKS, user::CHECKS, mnt::CHECKS, net::CHECKS, cgroup::CHECKS, time::CHECKS, nsfs::CHECKS].concat()
 }

@@ -22,7 +22,10 @@ fn main() {
         nsconform_vm::guest::init(&checks);
     }
     let status = match args.first().map(String::as_str) {
-        Some("run") => nsconform_harness::cli::main(&args[1..], &checks),
+        Some("run") => {
+            nsconform_suites::sweep_leftovers();
+            nsconform_harness::cli::main(&args[1..], &checks)
+        }
         Some("list") => {
             let mut rest = vec!["--list".to_string()];
             rest.extend_from_slice(&args[1..]);

@@ -4,5 +4,6 @@
 
 fn main() {
     nsconform_suites::run_exec_helper_if_asked();
+    nsconform_suites::sweep_leftovers();
     nsconform_harness::main(&nsconform_suites::all())
 }

@@ -100,3 +100,31 @@ fn a_full_run_leaves_the_host_unchanged() {
     assert!(changed.is_empty(), "the run changed the host:\n{}\n{}", changed.join("\n"), result.describe());
     assert!(!result.checks().is_empty());
 }
+
+/// The cgroup2 directory of this process: (mount point + path below the mount's root).
+fn own_cgroup2_dir() -> Option<String> {
+    let own = read("/proc/self/cgroup").lines().find_map(|l| l.strip_prefix("0::").map(String::from))?;
+    let mountinfo = read("/proc/self/mountinfo");
+    let (root, point) = mountinfo.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let dash = fields.iter().position(|f| *f == "-")?;
+        (fields.get(dash + 1) == Some(&"cgroup2")).then(|| (fields[3].to_string(), fields[4].to_string()))
+    })?;
+    let below = own.strip_prefix(root.trim_end_matches('/'))?;
+    Some(format!("{}{}", point.trim_end_matches('/'), below.trim_end_matches('/')))
+}
+
+#[test]
+fn a_run_sweeps_the_scratch_cgroup_a_killed_run_left() {
+    let Some(dir) = own_cgroup2_dir() else { return eprintln!("skipped: no cgroup2 directory") };
+    // A pid far above pid_max's default stands for a run that is gone.
+    let leftover = format!("{dir}/nsconform-{}", 4_000_000);
+    if std::fs::create_dir(&leftover).is_err() {
+        return eprintln!("skipped: {dir} is not writable");
+    }
+    let out = common::output_of(Command::new(binary()).args(["run", "--exact", "uts.new-namespace-copies-names"]));
+    let swept = !std::path::Path::new(&leftover).exists();
+    let _ = std::fs::remove_dir(&leftover);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(swept, "{leftover} survived a run");
+}
