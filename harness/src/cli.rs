@@ -26,6 +26,8 @@ e.g. a resource limit refused a fork: the check says nothing about the kernel).
                          (the VM runner's guest uses it)
   -q, --quiet            print only failures and the summary
   -h, --help             print this help
+  -V, --version          print the version and the commit it was built from
+  --                     every later argument is a FILTER
 
 Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config.gz,
 /lib/modules/$(uname -r)/{build/.config,config} and /boot/config-$(uname -r).
@@ -47,36 +49,37 @@ pub struct Options {
     pub only_ignored: bool,
     pub quiet: bool,
     pub help: bool,
+    pub version: bool,
     pub reports: Vec<(Format, String)>,
     pub stream: Option<String>,
 }
 
 impl Options {
     pub fn parse(args: &[String], env_reports: Option<&str>) -> Result<Options, String> {
+        use crate::args::{shown, value, Arg};
         let mut o = Options::default();
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-            match arg.as_str() {
-                "--exact" => o.exact = true,
-                "--skip" => o.skip.push(value("--skip")?),
-                "--list" => o.list = true,
-                "--report" => o.reports.push(parse_report(&value("--report")?)?),
-                "--stream" => o.stream = Some(value("--stream")?),
-                "-q" | "--quiet" => o.quiet = true,
-                "-h" | "--help" => o.help = true,
-                "--ignored" => o.only_ignored = true,
-                "--format" => match value("--format")?.as_str() {
+        let mut parser = crate::args::parser(args);
+        while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+            let name = shown(&arg);
+            match arg {
+                Arg::Long("exact") => o.exact = true,
+                Arg::Long("skip") => o.skip.push(value(&mut parser, &name)?),
+                Arg::Long("list") => o.list = true,
+                Arg::Long("report") => o.reports.push(parse_report(&value(&mut parser, &name)?)?),
+                Arg::Long("stream") => o.stream = Some(value(&mut parser, &name)?),
+                Arg::Short('q') | Arg::Long("quiet") => o.quiet = true,
+                Arg::Short('h') | Arg::Long("help") => o.help = true,
+                Arg::Short('V') | Arg::Long("version") => o.version = true,
+                Arg::Long("ignored") => o.only_ignored = true,
+                Arg::Long("format") => match value(&mut parser, &name)?.as_str() {
                     "terse" => o.terse = true,
                     "pretty" => {}
                     other => return Err(format!("unknown --format {other:?} (terse or pretty)")),
                 },
-                "--include-ignored" | "--nocapture" | "--show-output" => {}
-                "--test-threads" | "--color" | "-Z" => drop(value(arg)?),
-                s if s.starts_with("--test-threads=") || s.starts_with("--color=") || s.starts_with("-Z") => {}
-                s if s.starts_with("--report=") => o.reports.push(parse_report(&s["--report=".len()..])?),
-                s if s.starts_with('-') => return Err(format!("unknown option {s:?}; see --help")),
-                filter => o.filters.push(filter.to_string()),
+                Arg::Long("include-ignored" | "nocapture" | "show-output") => {}
+                Arg::Long("test-threads" | "color") | Arg::Short('Z') => drop(value(&mut parser, &name)?),
+                Arg::Value(filter) => o.filters.push(crate::args::text(filter, "FILTER")?),
+                _ => return Err(format!("unknown option {name:?}; see --help")),
             }
         }
         // A listing writes no report: the variable (set for the runs of a CI job) is not its concern.
@@ -166,6 +169,10 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
     }
     if options.help {
         crate::stdout::line(USAGE);
+        return 0;
+    }
+    if options.version {
+        crate::stdout::line(crate::args::VERSION);
         return 0;
     }
     let selected: Vec<&Check> = checks.iter().filter(|c| options.selects(c.id)).collect();
@@ -281,6 +288,9 @@ mod tests {
         reports: vec![(Format::Ktap, "out.ktap".into()), (Format::Json, "-".into())], ..Default::default() })]
     #[case::filters_and_skips("uts pid --skip nesting -q", Options {
         filters: vec!["uts".into(), "pid".into()], skip: vec!["nesting".into()], quiet: true, ..Default::default() })]
+    #[case::gnu_conventions("--skip=nesting -qh -- --odd-filter", Options {
+        filters: vec!["--odd-filter".into()], skip: vec!["nesting".into()], quiet: true, help: true, ..Default::default() })]
+    #[case::libtest_attached_values("--test-threads=1 -Zunstable-options --format=terse", Options { terse: true, ..Default::default() })]
     fn parses_our_and_libtest_flags(#[case] line: &str, #[case] expected: Options) {
         assert_eq!(Options::parse(&args(line), None).unwrap(), expected);
     }

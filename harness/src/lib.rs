@@ -4,6 +4,7 @@
 //! A check is data ([`Check`]: id, statement, reference, needs) plus a body that uses
 //! [`spawn`] to choreograph children and the `expect_*` helpers to assert.
 
+pub mod args;
 pub mod channel;
 pub mod check;
 pub mod cli;

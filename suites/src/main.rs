@@ -10,6 +10,10 @@ commands:
   vm [OPTIONS] [FILTER...]    boot a kernel in QEMU and run the checks inside (see `nsconform vm --help`)
   matrix [OPTIONS]            run the kernel matrix of ci/kernels.toml against its expectations
   help                        print this help
+  version                     print the version and the commit it was built from (also -V, --version)
+
+Options follow the GNU conventions: --opt value or --opt=value, combined short flags (-qh),
+and -- before FILTERs that begin with a dash.
 
 Exit status: 0 no check failed, 1 at least one check failed, 2 bad usage
 (`nsconform vm --help` lists the VM runner's further statuses).";
@@ -35,6 +39,10 @@ fn main() {
         Some("matrix") => nsconform_vm::matrix::main(&args[1..]),
         Some("help" | "-h" | "--help") => {
             nsconform_harness::stdout::line(USAGE);
+            0
+        }
+        Some("version" | "-V" | "--version") => {
+            nsconform_harness::stdout::line(nsconform_harness::args::VERSION);
             0
         }
         Some(other) => {

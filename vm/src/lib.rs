@@ -96,32 +96,38 @@ impl Options {
             filters: Vec::new(),
             help: false,
         };
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let mut value = |name: &str| it.next().cloned().ok_or_else(|| Failure::bad_input(format!("{name} needs a value")));
+        use nsconform_harness::args::{shown, text, Arg};
+        let mut parser = nsconform_harness::args::parser(args);
+        while let Some(arg) = parser.next().map_err(|e| Failure::bad_input(e.to_string()))? {
+            let name = shown(&arg);
+            macro_rules! value {
+                () => {
+                    nsconform_harness::args::value(&mut parser, &name).map_err(Failure::bad_input)
+                };
+            }
             let number = |name: &str, text: String| {
                 text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| Failure::bad_input(format!("{name} wants a positive number, not {text:?}")))
             };
-            match arg.as_str() {
-                "--kernel" => o.kernel = value(arg)?,
-                "--config" => o.config = Some(value(arg)?.into()),
-                "--modules" => o.modules = Some(value(arg)?.into()),
-                "--fragment" => o.fragments.push(value(arg)?.into()),
-                "--refresh" => o.refresh = true,
-                "--append" => o.append = value(arg)?,
-                "--memory" => o.memory_mb = number(arg, value(arg)?)?,
-                "--cpus" => o.cpus = number(arg, value(arg)?)?,
-                "--deadline" => o.deadline = Some(Duration::from_secs(number(arg, value(arg)?)?.into())),
-                "--accel" => {
-                    o.accel = match value(arg)?.as_str() {
+            match arg {
+                Arg::Long("kernel") => o.kernel = value!()?,
+                Arg::Long("config") => o.config = Some(value!()?.into()),
+                Arg::Long("modules") => o.modules = Some(value!()?.into()),
+                Arg::Long("fragment") => o.fragments.push(value!()?.into()),
+                Arg::Long("refresh") => o.refresh = true,
+                Arg::Long("append") => o.append = value!()?,
+                Arg::Long("memory") => o.memory_mb = number(&name, value!()?)?,
+                Arg::Long("cpus") => o.cpus = number(&name, value!()?)?,
+                Arg::Long("deadline") => o.deadline = Some(Duration::from_secs(number(&name, value!()?)?.into())),
+                Arg::Long("accel") => {
+                    o.accel = match value!()?.as_str() {
                         "auto" => None,
                         "kvm" => Some(Accel::Kvm),
                         "tcg" => Some(Accel::Tcg),
                         other => return Err(Failure::bad_input(format!("--accel wants auto, kvm or tcg, not {other:?}"))),
                     }
                 }
-                "--report" => {
-                    let spec = value(arg)?;
+                Arg::Long("report") => {
+                    let spec = value!()?;
                     let (format, file) = spec
                         .split_once('=')
                         .and_then(|(f, file)| Some((Format::parse(f)?, file.to_string())))
@@ -129,10 +135,10 @@ impl Options {
                         .ok_or_else(|| Failure::bad_input(format!("--report wants ktap|junit|json=FILE, not {spec:?}")))?;
                     o.reports.push((format, file));
                 }
-                "--out" => o.out = Some(value(arg)?.into()),
-                "-h" | "--help" => o.help = true,
-                s if s.starts_with('-') => return Err(Failure::bad_input(format!("unknown option {s:?}; see nsconform vm --help"))),
-                filter => o.filters.push(filter.to_string()),
+                Arg::Long("out") => o.out = Some(value!()?.into()),
+                Arg::Short('h') | Arg::Long("help") => o.help = true,
+                Arg::Value(filter) => o.filters.push(text(filter, "FILTER").map_err(Failure::bad_input)?),
+                _ => return Err(Failure::bad_input(format!("unknown option {name:?}; see nsconform vm --help"))),
             }
         }
         Ok(o)
@@ -431,6 +437,8 @@ mod tests {
         assert_eq!(o.reports, vec![(Format::Ktap, "out.ktap".to_string())]);
         assert_eq!(o.filters, ["pid."]);
         assert_eq!(Options::parse(&[]).unwrap().kernel, "debian:stable");
+        let gnu = Options::parse(&args("--kernel=debian:5.10 --cpus=4 -- --odd")).unwrap();
+        assert_eq!((gnu.kernel.as_str(), gnu.cpus, gnu.filters), ("debian:5.10", 4, vec!["--odd".to_string()]));
     }
 
     #[test]
@@ -441,6 +449,7 @@ mod tests {
             ("--report html=x", "--report wants ktap|junit|json=FILE, not \"html=x\""),
             ("--frobnicate", "unknown option \"--frobnicate\"; see nsconform vm --help"),
             ("--kernel", "--kernel needs a value"),
+            ("--memory=0", "--memory wants a positive number, not \"0\""),
         ] {
             let e = Options::parse(&args(line)).unwrap_err();
             assert_eq!((e.exit, e.message.as_str()), (Exit::BadInput, message));

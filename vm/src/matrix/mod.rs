@@ -70,19 +70,25 @@ fn parse(args: &[String]) -> Result<Options, String> {
         record: false,
         list: false,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--rows" => o.rows = Some(value(arg)?.split(',').map(String::from).collect()),
-            "--fast" => o.fast = true,
-            "--jobs" => o.jobs = value(arg)?.parse().ok().filter(|n| *n > 0).ok_or("--jobs wants a positive number")?,
-            "--out" => o.out = value(arg)?.into(),
-            "--file" => o.file = value(arg)?.into(),
-            "--expectations" => o.expectations = value(arg)?.into(),
-            "--record" => o.record = true,
-            "--list" => o.list = true,
-            other => return Err(format!("unknown argument {other:?}; see nsconform matrix --help")),
+    use nsconform_harness::args::{shown, Arg};
+    let mut parser = nsconform_harness::args::parser(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let name = shown(&arg);
+        macro_rules! value {
+            () => {
+                nsconform_harness::args::value(&mut parser, &name)
+            };
+        }
+        match arg {
+            Arg::Long("rows") => o.rows = Some(value!()?.split(',').map(String::from).collect()),
+            Arg::Long("fast") => o.fast = true,
+            Arg::Long("jobs") => o.jobs = value!()?.parse().ok().filter(|n| *n > 0).ok_or("--jobs wants a positive number")?,
+            Arg::Long("out") => o.out = value!()?.into(),
+            Arg::Long("file") => o.file = value!()?.into(),
+            Arg::Long("expectations") => o.expectations = value!()?.into(),
+            Arg::Long("record") => o.record = true,
+            Arg::Long("list") => o.list = true,
+            _ => return Err(format!("unknown argument {name:?}; see nsconform matrix --help")),
         }
     }
     Ok(o)
