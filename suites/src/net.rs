@@ -133,7 +133,7 @@ pub const CHECKS: &[Check] = &[
         needs: &[
             Need::Kind(Kind::Net),
             Need::InitialAdmin,
-            Need::Probe(Probe { what: "the run is in the initial network namespace", run: in_initial_netns }),
+            Need::Probe(Probe { what: "a run in the initial network namespace", run: in_initial_netns }),
             Need::Probe(Probe { what: "a spare physical network device", run: || spare_nic().map(drop) }),
         ],
         deadline: NET_DEADLINE,

@@ -83,7 +83,10 @@ pub fn kvm_works(image: &Path, work: &Path, cache: &Path) -> bool {
         return false;
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let remembered = cache.join(format!("kvm-probe-{}", boot_id.trim()));
+    // Remembered per boot and per image: a damaged image must not settle the answer for others.
+    let image_id = std::fs::metadata(image).map(|m| format!("{}-{:?}", m.len(), m.modified().ok())).unwrap_or_default();
+    let image_id: String = image_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let remembered = cache.join(format!("kvm-probe-{}-{image_id}", boot_id.trim()));
     if let Ok(answer) = std::fs::read_to_string(&remembered) {
         return answer.trim() == "works";
     }
