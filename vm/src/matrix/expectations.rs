@@ -1,6 +1,7 @@
-//! Expected verdicts of a matrix row (ci/expectations/ROW.txt): one line per check,
-//! `PASS id`, `SKIP id: reason` or `FAIL id: upstream reference` (a known kernel bug: a FAIL is
-//! expected only with the bug it comes from). BROKEN is never expected. A run is compared
+//! Expected verdicts of a matrix row (ci/expectations/ROW.txt): what differs from PASS, one
+//! line per check, `SKIP id: reason` or `FAIL id: upstream reference` (a known kernel bug: a
+//! FAIL is expected only with the bug it comes from). A check without a line is expected to
+//! PASS, so a new check needs no line where it passes. BROKEN is never expected. A run is compared
 //! with them check by check; every difference is one line naming the row, the check and both
 //! verdicts, and a known bug that no longer fails is a difference too.
 
@@ -91,10 +92,12 @@ pub fn render(row: &str, records: &[Record], previous: &BTreeMap<String, Expecte
     if !broken.is_empty() {
         return Err(format!("not recorded: BROKEN checks (fix the environment and run again): {}", broken.join(" ")));
     }
-    let mut out = format!("# Expected verdicts of the matrix row {row}: recorded from a real run, then reviewed.\n");
+    let mut out = format!(
+        "# Expected verdicts of the matrix row {row} that are not PASS (a check without a line must PASS):\n# recorded from a real run, then reviewed.\n"
+    );
     for r in records {
         match &r.verdict {
-            Verdict::Pass => out.push_str(&format!("PASS {}\n", r.id)),
+            Verdict::Pass => {}
             Verdict::Fail(f) => {
                 let bug = match (previous.get(&r.id), &f.known_bug) {
                     (Some(Expected::Fail(bug)), _) | (_, Some(bug)) => bug.as_str(),
@@ -114,14 +117,13 @@ pub fn diff(row: &str, expected: &BTreeMap<String, Expected>, records: &[Record]
     let mut lines = Vec::new();
     for r in records {
         let got = show(&r.verdict);
-        match expected.get(&r.id) {
-            None => lines.push(format!("{row}: {}: no expectation, got {got}", r.id)),
-            Some(Expected::Fail(bug)) if r.verdict == Verdict::Pass => lines.push(format!(
+        match expected.get(&r.id).unwrap_or(&Expected::Pass) {
+            Expected::Fail(bug) if r.verdict == Verdict::Pass => lines.push(format!(
                 "{row}: {}: expected FAIL (known bug: {bug}), got PASS: the bug looks fixed here; update the expectation",
                 r.id
             )),
-            Some(want) if !want.matches(&r.verdict) => lines.push(format!("{row}: {}: expected {}, got {got}", r.id, want.show())),
-            Some(_) => {}
+            want if !want.matches(&r.verdict) => lines.push(format!("{row}: {}: expected {}, got {got}", r.id, want.show())),
+            _ => {}
         }
     }
     for (id, want) in expected {
@@ -162,7 +164,10 @@ mod tests {
         );
         let mut more = run.clone();
         more.push(record("uts.new", Verdict::Pass));
-        assert_eq!(diff("row", &expected, &more), ["row: uts.new: no expectation, got PASS"]);
+        assert!(diff("row", &expected, &more).is_empty(), "a new check that passes needs no line");
+        more.push(record("uts.newer", Verdict::Skip("why".into())));
+        assert_eq!(diff("row", &expected, &more), ["row: uts.newer: expected PASS, got SKIP (why)"]);
+        assert!(!render("row", &run, &expected).unwrap().lines().any(|l| l.starts_with("PASS")), "only what is not PASS is recorded");
     }
 
     #[test]
