@@ -61,6 +61,7 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             }))
             .unwrap_or_else(|_| Err(Stop::fail("check body", "no panic", take_panic_message())));
             send_verdict(&outcome);
+            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             unsafe { libc::_exit(0) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,

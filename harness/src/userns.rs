@@ -46,12 +46,14 @@ fn write(path: &str, text: &str) -> Result<(), IdError> {
 pub fn probe() -> Result<(), String> {
     // SAFETY: the runner is single-threaded when it gathers facts; the child only makes
     // system calls and leaves with _exit.
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
             let code = match become_root() {
                 Ok(()) => 0,
                 Err(e) => (e.errno as i32).clamp(1, 255),
             };
+            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             unsafe { libc::_exit(code) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => match nix::sys::wait::waitpid(child, None) {

@@ -84,6 +84,7 @@ fn userns_refusal() -> Option<String> {
                 Ok(()) => 0,
                 Err(errno) => errno as i32,
             };
+            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             unsafe { libc::_exit(code) }
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => match nix::sys::wait::waitpid(child, None) {

@@ -185,8 +185,11 @@ impl Object {
     fn get_key(self, key: libc::key_t, flags: libc::c_int) -> Result<libc::c_int, Errno> {
         // SAFETY: plain system calls with integer arguments.
         let id = match self {
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Object::Msg => unsafe { libc::msgget(key, flags) },
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Object::Sem => unsafe { libc::semget(key, 1, flags) },
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Object::Shm => unsafe { libc::shmget(key, 4096, flags) },
             Object::Mq => {
                 let mut oflag = MQ_OFlag::O_RDWR;
@@ -225,6 +228,7 @@ impl Object {
                 // SAFETY: msg is a valid msgbuf with one byte of text.
                 Errno::result(unsafe { libc::msgsnd(id, (&msg as *const Message).cast(), 1, libc::IPC_NOWAIT) }).map(drop)
             }
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Object::Sem => Errno::result(unsafe { libc::semctl(id, 0, libc::SETVAL, MARK) }).map(drop),
             Object::Shm => with_attached(id, |byte| *byte = MARK as u8),
             Object::Mq => {
@@ -240,11 +244,13 @@ impl Object {
         let id = self.lookup()?;
         match self {
             Object::Msg => {
+                // SAFETY: an all-zero value is valid for this plain C struct.
                 let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
                 // SAFETY: ds is a valid msqid_ds for IPC_STAT to fill.
                 Errno::result(unsafe { libc::msgctl(id, libc::IPC_STAT, &mut ds) })?;
                 Ok(ds.msg_qnum > 0)
             }
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Object::Sem => Ok(Errno::result(unsafe { libc::semctl(id, 0, libc::GETVAL) })? == MARK),
             Object::Shm => {
                 let mut marked = false;
@@ -273,7 +279,9 @@ fn with_attached(id: libc::c_int, f: impl FnOnce(&mut u8)) -> Result<(), Errno> 
     if addr as isize == -1 {
         return Err(Errno::last());
     }
+    // SAFETY: addr is a live attachment of a segment at least this large.
     f(unsafe { &mut *(addr as *mut u8) });
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     Errno::result(unsafe { libc::shmdt(addr) }).map(drop)
 }
 
@@ -594,6 +602,7 @@ impl Hoard {
                     // SAFETY: plain system calls; msg is a msgbuf with 8192 bytes of text.
                     let id = Errno::result(unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) }).at("msgget(IPC_PRIVATE)")?;
                     for _ in 0..2 {
+                        // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
                         Errno::result(unsafe { libc::msgsnd(id, (&msg as *const Big).cast(), 8192, libc::IPC_NOWAIT) })
                             .at("msgsnd of 8192 bytes")?;
                     }
@@ -611,11 +620,14 @@ impl Hoard {
                 let size = HOARD as usize;
                 // SAFETY: plain system calls; the segment is attached, written within its size, detached.
                 let id = Errno::result(unsafe { libc::shmget(libc::IPC_PRIVATE, size, libc::IPC_CREAT | 0o600) }).at("shmget of 32 MiB")?;
+                // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
                 let addr = unsafe { libc::shmat(id, std::ptr::null(), 0) };
                 if addr as isize == -1 {
                     return Err(Errno::last()).at("shmat");
                 }
+                // SAFETY: addr is a live attachment of a segment at least this large.
                 unsafe { std::ptr::write_bytes(addr as *mut u8, 0x6e, size) };
+                // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
                 Errno::result(unsafe { libc::shmdt(addr) }).at("shmdt").map(drop)
             }
         }
@@ -684,15 +696,21 @@ fn stat(object: Object, id: libc::c_int) -> Result<(), Errno> {
     // SAFETY: each buffer is the structure IPC_STAT fills for its kind.
     let ret = match object {
         Object::Msg => {
+            // SAFETY: an all-zero value is valid for this plain C struct.
             let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             unsafe { libc::msgctl(id, libc::IPC_STAT, &mut ds) }
         }
         Object::Sem => {
+            // SAFETY: an all-zero value is valid for this plain C struct.
             let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) }
         }
         Object::Shm => {
+            // SAFETY: an all-zero value is valid for this plain C struct.
             let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) }
         }
         Object::Mq => unreachable!("POSIX queues have no ids"),
@@ -706,6 +724,7 @@ fn shmat_detach(id: libc::c_int) -> Result<(), Errno> {
     if addr as isize == -1 {
         return Err(Errno::last());
     }
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     Errno::result(unsafe { libc::shmdt(addr) }).map(drop)
 }
 

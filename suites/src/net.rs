@@ -412,6 +412,7 @@ const SIOCGSKNS: libc::c_ulong = 0x894C;
 fn socket_netns(socket: &impl AsRawFd) -> Result<File, Stop> {
     // SAFETY: SIOCGSKNS takes no argument; on success it returns a new fd, owned from here on.
     let fd = Errno::result(unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSKNS as _) }).at("ioctl(SIOCGSKNS)")?;
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 

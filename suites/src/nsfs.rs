@@ -443,6 +443,7 @@ fn setns_non_namespace_fd_einval() -> Outcome {
     spawn(Spawn::fork(), |_| {
         // SAFETY: plain system call with a valid name; on success we own the fd.
         let fd = errno_result(unsafe { libc::memfd_create(c"nsconform".as_ptr(), libc::MFD_CLOEXEC) } as libc::c_long).at("memfd_create")?;
+        // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
         let file = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         expect_errno("setns(a memfd, 0)", Errno::EINVAL, setns(&file, 0))?;
         expect_errno("setns(a memfd, CLONE_NEWUTS)", Errno::EINVAL, setns(&file, libc::CLONE_NEWUTS))

@@ -347,6 +347,7 @@ fn fork_into_dead_namespace_enomem() -> Outcome {
         // SAFETY: single-threaded; a child that should not exist leaves at once.
         let forked = unsafe { nix::unistd::fork() };
         if let Ok(nix::unistd::ForkResult::Child) = forked {
+            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             unsafe { libc::_exit(0) }
         }
         expect_errno("fork() into the dead PID namespace", Errno::ENOMEM, forked.map(|_| ()))

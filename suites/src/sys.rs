@@ -39,6 +39,7 @@ pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain system call; on success it returns a new fd that we own.
     let fd = errno_result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
@@ -56,6 +57,7 @@ pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
     // SAFETY: check processes are single-threaded; the child only calls _exit.
     let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })?;
     if pid == 0 {
+        // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
         unsafe { libc::_exit(0) }
     }
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
@@ -148,10 +150,12 @@ pub fn peek_exit(pid: i32) -> Result<(i32, i32), Errno> {
     loop {
         // SAFETY: siginfo_t is plain data for waitid(2) to fill.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
         let ret = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
         match Errno::result(ret) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
+            // SAFETY: waitid filled info for an exited child, whose si_status is the valid union member.
             Ok(_) => return Ok((info.si_code, unsafe { info.si_status() })),
         }
     }

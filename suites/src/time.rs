@@ -193,8 +193,10 @@ fn read_clock(clock: libc::clockid_t, syscall: bool) -> Result<i64, Errno> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid timespec to fill.
     let ret = if syscall {
+        // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
         unsafe { libc::syscall(libc::SYS_clock_gettime, clock, &mut ts) as libc::c_int }
     } else {
+        // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
         unsafe { libc::clock_gettime(clock, &mut ts) }
     };
     Errno::result(ret)?;
@@ -381,6 +383,7 @@ fn posix_spawn_output(argv: &[&CStr], env: &[&CStr]) -> Result<Result<String, Er
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 returns, which we then own.
     Errno::result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).at("pipe2")?;
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut args: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut libc::c_char).collect();
     args.push(std::ptr::null_mut());
@@ -389,6 +392,7 @@ fn posix_spawn_output(argv: &[&CStr], env: &[&CStr]) -> Result<Result<String, Er
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions are initialised before use and destroyed after; argv and envp
     // are null-terminated arrays of C strings that outlive the call.
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     let ret = unsafe {
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut actions);
@@ -504,6 +508,7 @@ fn refused_when_configured_out() -> Outcome {
     spawn(Spawn::fork(), |_| {
         expect_errno("unshare(CLONE_NEWTIME)", Errno::EINVAL, nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)))?;
         match clone3_newtime() {
+            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             Ok(0) => unsafe { libc::_exit(0) },
             Ok(pid) => {
                 let _ = waitpid(Pid::from_raw(pid), None);

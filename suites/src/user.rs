@@ -401,6 +401,7 @@ fn drop_effective_cap(cap: u32) -> Result<(), Errno> {
     // SAFETY: header and two data structs, as capget(2) and capset(2) expect for version 3.
     Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
     data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
+    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
     Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
 }
 

@@ -103,7 +103,9 @@ impl Name {
 
     fn try_set(self, value: &str) -> Result<(), Errno> {
         let ret = match self {
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Name::Host => unsafe { libc::sethostname(value.as_ptr().cast(), value.len()) },
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Name::Domain => unsafe { libc::setdomainname(value.as_ptr().cast(), value.len()) },
         };
         Errno::result(ret).map(drop)
