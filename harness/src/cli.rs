@@ -229,9 +229,7 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         }
         write_ktap(&ktap::result(records.len() + 1, &record));
         if let Some(stream) = stream.as_mut() {
-            let mut line = crate::report::json::record_value(&record);
-            line["event"] = "check".into();
-            let _ = writeln!(stream, "{line}");
+            let _ = writeln!(stream, "{}", crate::stream::Event::check(&record).line());
         }
         records.push(record);
     }

@@ -16,6 +16,7 @@ pub mod report;
 pub mod requirements;
 pub mod runner;
 pub mod stdout;
+pub mod stream;
 pub mod userns;
 
 pub use check::{expect_eq, expect_errno, expect_ne, expect_that, At, Check, Failure, Need, Outcome, Probe, Stop, DEFAULT_DEADLINE};

@@ -623,7 +623,7 @@ fn default_route_devices_in(v4: &str, v6: &str) -> Vec<String> {
 
 /// Names the device a user lends to the physical-device check; nothing else on a host is
 /// ever moved. The VM runner's guest init sets it to the guest's NIC.
-pub const SPARE_NIC_VAR: &str = "NSCONFORM_SPARE_NIC";
+pub use nsconform_harness::stream::SPARE_NIC_VAR;
 
 /// The lent device of the initial namespace, if it may be borrowed: physical (no
 /// IFLA_INFO_KIND, so no rtnl_link_ops), not wireless (which may be netns-local), not

@@ -3,6 +3,7 @@
 //! streamed to the second serial port, and reboots (QEMU runs with -no-reboot, so it exits).
 
 use nix::mount::{mount, MsFlags};
+use nsconform_harness::stream::{Event, SPARE_NIC_VAR};
 use nsconform_harness::Check;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -29,19 +30,19 @@ pub fn is_guest() -> bool {
 pub fn init(checks: &[Check]) -> ! {
     mount_kernel_filesystems();
     let mut results = std::fs::OpenOptions::new().write(true).open(RESULTS_TTY).ok();
-    let mut emit = |event: serde_json::Value| {
+    let mut emit = |event: Event| {
         if let Some(tty) = results.as_mut() {
-            let _ = writeln!(tty, "{event}");
+            let _ = writeln!(tty, "{}", event.line());
         }
     };
     let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-    emit(serde_json::json!({"event": "started", "kernel": release}));
+    emit(Event::started(release));
     for (name, error) in load_modules() {
-        emit(serde_json::json!({"event": "module", "name": name, "error": error}));
+        emit(Event::Module { name, error });
     }
     if let Some(nic) = physical_nic() {
         // The guest's NIC is the runner's to lend: the physical-device check may move it.
-        std::env::set_var("NSCONFORM_SPARE_NIC", nic);
+        std::env::set_var(SPARE_NIC_VAR, nic);
     }
     if std::path::Path::new(CONFIG_FILE).exists() {
         std::env::set_var(nsconform_harness::kconfig::OVERRIDE_VAR, CONFIG_FILE);
@@ -49,7 +50,7 @@ pub fn init(checks: &[Check]) -> ! {
     let mut args = vec!["--stream".to_string(), RESULTS_TTY.to_string()];
     args.extend(std::fs::read_to_string(ARGS_FILE).unwrap_or_default().lines().filter(|l| !l.is_empty()).map(String::from));
     let status = nsconform_harness::cli::main(&args, checks);
-    emit(serde_json::json!({"event": "finished", "status": status}));
+    emit(Event::Finished { status });
     drain(results.as_ref());
     let _ = std::io::stdout().flush();
     drain(Some(&std::io::stdout()));

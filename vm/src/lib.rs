@@ -18,7 +18,8 @@ use nsconform_harness::report::{Provenance, terminal, Format, Record, Run, Verdi
 use nsconform_harness::{Check, Need};
 use outcome::{progress, Exit, Failure, EXIT_CODES};
 use qemu::{Accel, Machine};
-use results::{Event, LineBuffer};
+use nsconform_harness::stream::{Event, PROTOCOL};
+use results::LineBuffer;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -307,15 +308,21 @@ fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline:
         let mut fresh = Vec::new();
         let _ = results.read_to_end(&mut fresh);
         for line in lines.push(&fresh) {
-            match results::parse_line(&line) {
-                Some(Event::Started { kernel }) => {
+            let event = Event::parse(&line);
+            match event {
+                Some(Event::Started { protocol, kernel }) if protocol == PROTOCOL => {
                     guest.started = true;
                     progress(&format!("init started on Linux {kernel} after {:.1} s", start.elapsed().as_secs_f64()));
                 }
-                Some(Event::ModuleFailed { name, error }) => progress(&format!("module {name} did not load: {error}")),
-                Some(Event::Check(record)) => {
-                    nsconform_harness::stdout::line(&terminal::line(&record));
-                    guest.records.push(record);
+                Some(Event::Started { protocol, .. }) => {
+                    guest.hung = Some(format!("the guest speaks result protocol {protocol}, this runner {PROTOCOL}"));
+                }
+                Some(Event::Module { name, error }) => progress(&format!("module {name} did not load: {error}")),
+                Some(check @ Event::Check(_)) => {
+                    if let Some(record) = check.record() {
+                        nsconform_harness::stdout::line(&terminal::line(&record));
+                        guest.records.push(record);
+                    }
                 }
                 Some(Event::Finished { status }) => guest.finished = Some(status),
                 None => {}
@@ -326,7 +333,9 @@ fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline:
             break;
         }
         let elapsed = start.elapsed();
-        let stalled = if !guest.started && elapsed > boot_deadline {
+        let stalled = if let Some(refused) = guest.hung.take() {
+            Some(refused)
+        } else if !guest.started && elapsed > boot_deadline {
             Some(format!("init did not start within {boot_deadline:?}"))
         } else if elapsed > deadline {
             Some(format!("the guest ran past its {deadline:?} deadline"))
