@@ -88,6 +88,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Mutant, String> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
+        if ["diff ", "--- ", "+++ ", "@@ "]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            return Err(format!(
+                "{shown}:{number}: the diff begins before the `---` line that ends the headers"
+            ));
+        }
         let Some((key, value)) = line.split_once(':') else {
             return Err(format!("{shown}:{number}: expected a header line `Key: value` or the `---` line before the diff, found {line:?}"));
         };
@@ -323,7 +331,8 @@ mod tests {
             (header("").replace("Subtle: no", "Subtle: maybe"), "ci/mutants/01-uts-x.patch:5: Subtle: wants yes or no, not \"maybe\""),
             (header("").replace("copy_utsname", ""), "ci/mutants/01-uts-x.patch:2: Function: wants path/file.c:function, not \"kernel/utsname.c:\""),
             (header("").replace("kernel/utsname.c:copy", "kernel/nsproxy.c:copy"), "ci/mutants/01-uts-x.patch:2: the diff does not touch kernel/nsproxy.c (it touches kernel/utsname.c)"),
-            (header("").replace("---\n", ""), "ci/mutants/01-uts-x.patch: no `---` line between the headers and the diff"),
+            (header("").replace("---\n", ""), "ci/mutants/01-uts-x.patch:6: the diff begins before the `---` line that ends the headers"),
+            ("Kind: uts\n".to_string(), "ci/mutants/01-uts-x.patch: no `---` line between the headers and the diff"),
             (header("").replace("Kind: uts", "Kind: pid"), "ci/mutants/01-uts-x.patch:1: Kind: pid but the file name says uts"),
             (header("garbage\n"), "ci/mutants/01-uts-x.patch:6: expected a header line `Key: value` or the `---` line before the diff, found \"garbage\""),
         ];
