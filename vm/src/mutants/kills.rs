@@ -115,11 +115,16 @@ pub fn covers(
     }
     covering.sort();
     covering.dedup();
-    if covering.is_empty() {
+    let unrecorded = hits.iter().filter(|m| !kills.contains_key(&m.name)).count();
+    if covering.is_empty() && unrecorded > 0 {
         out.push_str(&format!(
-            "no check covers {query} (by {} mutant{})\n",
-            hits.len(),
-            if hits.len() == 1 { "" } else { "s" }
+            "no recorded kill covers {query}: record the mutants above first\n"
+        ));
+    } else if covering.is_empty() {
+        let n = hits.len();
+        out.push_str(&format!(
+            "no check covers {query}: its {n} mutant{} survived\n",
+            if n == 1 { "" } else { "s" }
         ));
     } else {
         out.push_str(&format!(
@@ -202,7 +207,7 @@ mod tests {
         assert!(!covered);
         assert!(
             text.contains("survived: no check kills it\n")
-                && text.ends_with("no check covers sig_task_ignored (by 1 mutant)\n"),
+                && text.ends_with("no check covers sig_task_ignored: its 1 mutant survived\n"),
             "{text}"
         );
         let (text, covered) = covers("kernel/", &ms, &kills);
@@ -217,5 +222,11 @@ mod tests {
         assert_eq!(covers("utsname.c", &ms, &kills).1, false);
         let (text, _) = covers("clone_uts_ns", &ms, &parse("").unwrap());
         assert!(text.contains("not recorded in kills.txt (run `nsconform mutants --only 01-uts-hostname-not-copied --record`)"), "{text}");
+        assert!(
+            text.ends_with(
+                "no recorded kill covers clone_uts_ns: record the mutants above first\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -378,19 +378,14 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     }
     let score = report::score(&entries);
     progress(&format!(
-        "{} mutants in {:.0} s; report {}",
+        "{} mutant{} in {:.0} s; report {}",
         entries.len(),
+        if entries.len() == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
         o.out.join("mutants.html").display()
     ));
     for e in entries.iter().filter(|e| !e.fate.killed()) {
-        println!(
-            "{}: {}: {} ({})",
-            e.fate.word().to_uppercase(),
-            e.mutant.name,
-            e.mutant.breaks,
-            e.note
-        );
+        println!("{}: {}", e.mutant.name, e.headline());
     }
     println!("score: {}/{} mutants killed", score.0, score.1);
     if let Some(why) = aborted {

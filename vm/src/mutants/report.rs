@@ -96,7 +96,9 @@ impl Entry {
     /// Whether the expected killers were among the killers: all, some or none.
     pub fn expected(&self) -> &'static str {
         let missing = self.missing_expected().len();
-        if missing == 0 {
+        if !matches!(self.fate, Fate::Killed | Fate::Crashed(_) | Fate::Survived) {
+            "-"
+        } else if missing == 0 {
             "all"
         } else if missing < self.mutant.expect.len() {
             "some"
@@ -234,7 +236,7 @@ pub fn markdown(s: &Summary, entries: &[Entry]) -> String {
                 .join(" ")
         };
         let missing = e.missing_expected();
-        let expected = if missing.is_empty() {
+        let expected = if missing.is_empty() || e.expected() == "-" {
             e.expected().to_string()
         } else {
             format!("{} (not: {})", e.expected(), missing.join(" "))

@@ -229,11 +229,19 @@ impl Tree {
             return Ok(Ok(start.elapsed()));
         }
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let errors: Vec<&str> = text
+        // The compiler's errors, else make's.
+        let mut errors: Vec<&str> = text
             .lines()
-            .filter(|l| l.contains("error:") || l.contains("Error "))
+            .filter(|l| l.contains("error:"))
             .take(3)
             .collect();
+        if errors.is_empty() {
+            errors = text
+                .lines()
+                .filter(|l| l.contains("Error "))
+                .take(3)
+                .collect();
+        }
         Ok(Err(if errors.is_empty() {
             text.lines().last().unwrap_or("").to_string()
         } else {
