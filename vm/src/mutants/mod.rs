@@ -79,7 +79,9 @@ Exit status:
   2  bad input: an option, a malformed patch (the file and line are named), an unknown check
      id in Expect:, a missing source or fragment, a tree in use; or a mutant that does not
      apply or does not build
-  6  tooling failure: QEMU missing or failing, the unmutated kernel does not build, git fails";
+  6  tooling failure: QEMU missing or failing, the unmutated kernel does not build, git fails,
+     a mutant's VM run failed for a reason of the tooling
+When several apply, 1 wins over 6, and 6 over 2.";
 
 #[derive(Debug, PartialEq)]
 struct Options {
