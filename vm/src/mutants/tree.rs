@@ -353,7 +353,7 @@ fn names(fragments: &[(PathBuf, String)]) -> String {
 /// Takes the tree's lock (a sibling file DIR.lock), or says who holds it.
 fn lock(dir: &Path) -> Result<File, Failure> {
     use std::os::fd::AsRawFd;
-    let path = dir.with_extension("lock");
+    let path = sibling(dir, "lock");
     let file =
         File::create(&path).map_err(|e| Failure::tooling(format!("{}: {e}", path.display())))?;
     // SAFETY: flock on an fd we own; released when the file is dropped.
@@ -370,7 +370,7 @@ fn lock(dir: &Path) -> Result<File, Failure> {
 /// Unpacks the tarball next to `dir`, commits it as the baseline and moves it into place.
 fn create(source: &Path, dir: &Path, key: &str) -> Result<(), Failure> {
     let start = Instant::now();
-    let staging = dir.with_extension("new");
+    let staging = sibling(dir, "new");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
@@ -409,4 +409,28 @@ fn create(source: &Path, dir: &Path, key: &str) -> Result<(), Failure> {
         start.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// `DIR.suffix` next to DIR (with_extension would cut a name such as linux-6.12 at its dot).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    dir.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_keep_the_whole_name() {
+        assert_eq!(
+            sibling(Path::new("/c/linux-6.12"), "lock"),
+            Path::new("/c/linux-6.12.lock")
+        );
+        assert_eq!(
+            sibling(Path::new("/c/f0d6856b6de63654"), "new"),
+            Path::new("/c/f0d6856b6de63654.new")
+        );
+    }
 }
