@@ -9,6 +9,7 @@ commands:
   list [FILTER...]            print the catalogue: id, behaviour, reference and needs of each check
   vm [OPTIONS] [FILTER...]    boot a kernel in QEMU and run the checks inside (see `nsconform vm --help`)
   matrix [OPTIONS]            run the kernel matrix of ci/kernels.toml against its expectations
+  mutants [OPTIONS]           plant the bugs of ci/mutants/ in a kernel, one at a time: every one must make a check FAIL
   help                        print this help
   version                     print the version and the commit it was built from (also -V, --version)
 
@@ -37,6 +38,7 @@ fn main() {
         }
         Some("vm") => nsconform_vm::main(&args[1..], &checks),
         Some("matrix") => nsconform_vm::matrix::main(&args[1..]),
+        Some("mutants") => nsconform_vm::mutants::main(&args[1..], &checks),
         Some("help" | "-h" | "--help") => {
             nsconform_harness::stdout::line(USAGE);
             0

@@ -7,6 +7,7 @@ pub mod guest;
 pub mod initramfs;
 pub mod kernel;
 pub mod matrix;
+pub mod mutants;
 pub mod modules;
 pub mod outcome;
 pub mod pack;
@@ -210,7 +211,7 @@ fn shown(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
-fn cache_dir() -> Result<PathBuf, Failure> {
+pub(crate) fn cache_dir() -> Result<PathBuf, Failure> {
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     env("NSCONFORM_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("nsconform")))

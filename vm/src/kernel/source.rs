@@ -121,7 +121,12 @@ fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, S
     }
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string();
     progress(&format!("building bzImage with {jobs} jobs (a few minutes)"));
-    let mut child = make(&["-j", &jobs, "bzImage"])
+    make_with_progress(make(&["-j", &jobs, "bzImage"]))
+}
+
+/// Runs a long `make`, printing a progress line every 15 s (the step it is at).
+pub(crate) fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -142,7 +147,7 @@ fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, S
     Ok(())
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
     let out = cmd.output().map_err(|e| Failure::tooling(format!("cannot run {what}: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -151,12 +156,12 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> Result<String, Failure> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
     let out = Command::new("sha256sum").arg(path).output().map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().map(String::from).ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
 }
 
-fn sha256(data: &[u8]) -> Result<String, Failure> {
+pub(crate) fn sha256(data: &[u8]) -> Result<String, Failure> {
     use std::io::Write;
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())

@@ -249,7 +249,7 @@ fn finish(row: &Row, dir: &Path, status: std::process::ExitStatus, took: Duratio
     Column::new(&row.name, records.map(|(_, r)| r), note)
 }
 
-fn read_report(path: &Path) -> Option<(String, Vec<Record>)> {
+pub(crate) fn read_report(path: &Path) -> Option<(String, Vec<Record>)> {
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     let records = doc["checks"].as_array()?.iter().map(record_from_value).collect::<Option<Vec<_>>>()?;
     Some((doc["kernel"].as_str()?.to_string(), records))

@@ -118,7 +118,7 @@ pub fn markdown(columns: &[Column]) -> String {
                 if text.is_empty() {
                     out.push_str(&format!(" {} |", word(*cell)));
                 } else {
-                    notes.push(format!("{}. {} / `{}`: {}", notes.len() + 1, c.name, line.id, text.replace('|', "\\|")));
+                    notes.push(format!("{}. {} / `{}`: {}", notes.len() + 1, c.name, line.id, md_cell(&text)));
                     out.push_str(&format!(" {} [{}] |", word(*cell), notes.len()));
                 }
             }
@@ -133,26 +133,42 @@ pub fn markdown(columns: &[Column]) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
+/// Text made safe for HTML content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Text made safe for a Markdown table cell.
+pub(crate) fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The start of a self-contained report page (no scripts, no external files): the common
+/// style plus `css`, and the title as heading. The caller closes body and html.
+pub(crate) fn page_start(title: &str, css: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>\n\
+         body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}}\n\
+         table{{border-collapse:collapse;margin-bottom:1.5em}}\n\
+         th,td{{border:1px solid #ccc;padding:3px 8px;text-align:center}}\n\
+         th.kind{{background:#333;color:#fff;text-align:left}}\n\
+         td.id{{text-align:left;font-family:monospace}}\n\
+         details{{font-size:12px;text-align:left;max-width:22em}}summary{{cursor:pointer}}\n\
+         thead th{{position:sticky;top:0;background:#f4f4f4}}\n\
+         {css}</style></head><body>\n<h1>{t}</h1>\n",
+        t = escape(title)
+    )
+}
+
 pub fn html(columns: &[Column]) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nsconform conformance matrix</title>\n<style>\n\
-         body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n\
-         table{border-collapse:collapse;margin-bottom:1.5em}\n\
-         th,td{border:1px solid #ccc;padding:3px 8px;text-align:center}\n\
-         th.kind{background:#333;color:#fff;text-align:left}\n\
-         td.id{text-align:left;font-family:monospace}\n\
-         tr.differs td.id{background:#fff3c4}\n\
+    let mut out = page_start(
+        "nsconform conformance matrix",
+        "tr.differs td.id{background:#fff3c4}\n\
          td.PASS{background:#d8f5d0}td.FAIL{background:#f7c5c5;font-weight:bold}td.SKIP{background:#e8e8e8}td.none{background:#fff}\n\
          td.XFAIL{background:#e3d5f5}td.BROKEN{background:#ffd9a8;font-style:italic}\n\
-         td.odd{outline:2px solid #d08000;outline-offset:-2px}\n\
-         details{font-size:12px;text-align:left;max-width:22em}summary{cursor:pointer}\n\
-         thead th{position:sticky;top:0;background:#f4f4f4}\n\
-         </style></head><body>\n<h1>nsconform conformance matrix</h1>\n<ul>\n",
+         td.odd{outline:2px solid #d08000;outline-offset:-2px}\n",
     );
+    out.push_str("<ul>\n");
     for c in columns {
         out.push_str(&format!("<li><b>{}</b>: {}</li>\n", escape(&c.name), escape(&c.note)));
     }
