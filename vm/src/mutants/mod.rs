@@ -120,50 +120,34 @@ fn parse(args: &[String]) -> Result<Options, String> {
         deadline: 120,
         out: "nsconform-matrix".into(),
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--only" => o.only.extend(
-                value(arg)?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from),
-            ),
-            "--shard" => o.shard = Some(patch::parse_shard(&value(arg)?)?),
-            "--mutants" => o.dir = value(arg)?.into(),
-            "--kills" => o.kills = Some(value(arg)?.into()),
-            "--record" => o.record = true,
-            "--covers" => o.covers = Some(value(arg)?),
-            "--list" => o.list = true,
-            "--prepare" => o.prepare = true,
-            "--source" => o.source = value(arg)?.into(),
-            "--fragment" => o.fragments.push(value(arg)?.into()),
-            "--tree" => o.tree = Some(value(arg)?.into()),
-            "--jobs" => {
-                o.jobs = value(arg)?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or("--jobs wants a positive number")?
-            }
-            "--deadline" => {
-                o.deadline = value(arg)?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or("--deadline wants a positive number of seconds")?
-            }
-            "--out" => o.out = value(arg)?.into(),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; see nsconform mutants --help"
-                ))
-            }
+    use nsconform_harness::args::{shown, Arg};
+    let mut parser = nsconform_harness::args::parser(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let name = shown(&arg);
+        macro_rules! value {
+            () => {
+                nsconform_harness::args::value(&mut parser, &name)
+            };
+        }
+        fn positive<T: std::str::FromStr + PartialOrd + Default>(text: String, name: &str, what: &str) -> Result<T, String> {
+            text.parse().ok().filter(|n| *n > T::default()).ok_or(format!("{name} wants {what}"))
+        }
+        match arg {
+            Arg::Long("only") => o.only.extend(value!()?.split(',').filter(|s| !s.is_empty()).map(String::from)),
+            Arg::Long("shard") => o.shard = Some(patch::parse_shard(&value!()?)?),
+            Arg::Long("mutants") => o.dir = value!()?.into(),
+            Arg::Long("kills") => o.kills = Some(value!()?.into()),
+            Arg::Long("record") => o.record = true,
+            Arg::Long("covers") => o.covers = Some(value!()?),
+            Arg::Long("list") => o.list = true,
+            Arg::Long("prepare") => o.prepare = true,
+            Arg::Long("source") => o.source = value!()?.into(),
+            Arg::Long("fragment") => o.fragments.push(value!()?.into()),
+            Arg::Long("tree") => o.tree = Some(value!()?.into()),
+            Arg::Long("jobs") => o.jobs = positive(value!()?, &name, "a positive number")?,
+            Arg::Long("deadline") => o.deadline = positive(value!()?, &name, "a positive number of seconds")?,
+            Arg::Long("out") => o.out = value!()?.into(),
+            _ => return Err(format!("unknown argument {name:?}; see nsconform mutants --help")),
         }
     }
     if o.fragments.is_empty() {
@@ -176,7 +160,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// headers are validated against.
 pub fn main(args: &[String], checks: &[Check]) -> i32 {
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
+        nsconform_harness::stdout::line(USAGE);
         return 0;
     }
     let options = match parse(args) {
@@ -233,7 +217,7 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     let kills_path = o.kills.clone().unwrap_or_else(|| o.dir.join("kills.txt"));
     if let Some(query) = &o.covers {
         let (text, covered) = kills::covers(query, &all, &read_kills(&kills_path)?);
-        print!("{text}");
+        nsconform_harness::stdout::line(text.trim_end_matches('\n'));
         return Ok(if covered { 0 } else { 1 });
     }
     let mut selected = patch::select(&all, &o.only).map_err(Failure::bad_input)?;
@@ -242,16 +226,16 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     }
     if o.list {
         for m in &selected {
-            println!("{}\t{}\t{}\t{}", m.name, m.kind, m.location(), m.breaks);
+            nsconform_harness::stdout::line(&format!("{}\t{}\t{}\t{}", m.name, m.kind, m.location(), m.breaks));
         }
         return Ok(0);
     }
     if selected.is_empty() && !o.prepare {
-        println!(
+        nsconform_harness::stdout::line(&format!(
             "no mutant selected ({} in {}): nothing to do",
             all.len(),
             o.dir.display()
-        );
+        ));
         return Ok(0);
     }
     let recorded = if o.record {
@@ -328,10 +312,10 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         base.took.as_secs_f64()
     ));
     if o.prepare {
-        println!(
+        nsconform_harness::stdout::line(&format!(
             "kernel tree {} built and green; no mutant run (--prepare)",
             tree.dir.display()
-        );
+        ));
         return Ok(0);
     }
 
@@ -387,9 +371,9 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         o.out.join("mutants.html").display()
     ));
     for e in entries.iter().filter(|e| !e.fate.killed()) {
-        println!("{}: {}", e.mutant.name, e.headline());
+        nsconform_harness::stdout::line(&format!("{}: {}", e.mutant.name, e.headline()));
     }
-    println!("score: {}/{} mutants killed", score.0, score.1);
+    nsconform_harness::stdout::line(&format!("score: {}/{} mutants killed", score.0, score.1));
     if let Some(why) = aborted {
         eprintln!("nsconform mutants: stopped: {why}");
         return Ok(Exit::ChecksFailed as i32);
