@@ -163,6 +163,7 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: ns_file_bind_of_newer_namespace_from_any_cpu,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
 ];
 
 /// The source name of every tmpfs the checks mount, to tell them from the host's mounts.

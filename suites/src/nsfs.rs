@@ -5,6 +5,7 @@
 //! one by /proc/self/ns); a configured kind that fails is a FAIL. The user-namespace id maps
 //! and capabilities are the user suite's.
 
+use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::mnt::{bind, in_scratch, touch};
 use crate::sys::{errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open};
 use nix::errno::Errno;
@@ -15,6 +16,23 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+
+/// The check that joining a namespace of `$kind` (built in by `$config`, if the kind has an
+/// option) needs CAP_SYS_ADMIN both in its owning user namespace and in the caller's. Its
+/// needs keep the run out of a user namespace of the harness's, so that the joiner can be a
+/// process without capabilities.
+macro_rules! setns_without_cap_sys_admin_eperm {
+    ($id:literal, $kind:expr $(, $config:literal)?) => {
+        Check {
+            id: $id,
+            statement: "setns into a namespace of the kind gives EPERM without CAP_SYS_ADMIN in the caller's user namespace (its owner's uid) or in the namespace's owner (root of a sibling user namespace); after joining the owner, the owner's uid joins it",
+            reference: "setns(2) ERRORS (EPERM); the kind's install op: utsns_install() kernel/utsname.c, ipcns_install() ipc/namespace.c, pidns_install() kernel/pid_namespace.c, netns_install() net/core/net_namespace.c, mntns_install() fs/namespace.c, cgroupns_install() kernel/cgroup/namespace.c, timens_install() kernel/time/namespace.c: ns_capable(ns->user_ns, CAP_SYS_ADMIN) and ns_capable(nsset->cred->user_ns, CAP_SYS_ADMIN)",
+            needs: &[$(Need::Config($config),)? Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+            deadline: DEFAULT_DEADLINE,
+            body: || setns_without_cap_sys_admin($kind),
+        }
+    };
+}
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -145,6 +163,13 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: setns_pid_own_or_descendant_only,
     },
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-uts-without-cap-sys-admin-eperm", Kind::Uts, "CONFIG_UTS_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-ipc-without-cap-sys-admin-eperm", Kind::Ipc, "CONFIG_IPC_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-pid-without-cap-sys-admin-eperm", Kind::Pid, "CONFIG_PID_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-net-without-cap-sys-admin-eperm", Kind::Net, "CONFIG_NET_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-mnt-without-cap-sys-admin-eperm", Kind::Mnt),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-cgroup-without-cap-sys-admin-eperm", Kind::Cgroup, "CONFIG_CGROUPS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-time-without-cap-sys-admin-eperm", Kind::Time, "CONFIG_TIME_NS"),
     Check {
         id: "nsfs.ioctl-get-userns-gives-owner",
         statement: "NS_GET_USERNS gives the owning user namespace of every kind (for a user namespace, its parent)",
@@ -584,6 +609,41 @@ fn setns_user_without_cap_eperm() -> Outcome {
         .join()?;
     owner.send("the order to exit", &())?;
     owner.join()
+}
+
+/// A process without capabilities owns a user namespace and a namespace of `kind` that
+/// belongs to it. It holds CAP_SYS_ADMIN in that owner (cap_capable(): the owner's euid) but
+/// none in its own user namespace; root of a sibling user namespace holds it in its own but
+/// not in the owner: both get EPERM. The control: the owner's uid joins the owning user
+/// namespace (gaining every capability there), then the namespace.
+fn setns_without_cap_sys_admin(kind: Kind) -> Outcome {
+    without_capabilities(|| {
+        let uid = nix::unistd::geteuid();
+        let target = spawn_ready(Spawn::clone(&[Kind::User, kind]).map_root())?;
+        let ns = open_ns(target.pid(), kind.name())?;
+        let owner = open_ns(target.pid(), "user")?;
+        // setns into a PID namespace changes the caller's pid_for_children only.
+        let (inode, own) = (fd_inode(&ns)?, own_ns(entry(kind))?);
+        spawn(Spawn::fork(), |_| {
+            let step = format!("setns into a {kind} namespace by uid {uid}, owner of its user namespace, without CAP_SYS_ADMIN in its own");
+            expect_errno(&step, Errno::EPERM, setns(&ns, kind.flag()))?;
+            expect_eq(&format!("/proc/self/ns/{} after the refused setns", entry(kind)), own, own_ns(entry(kind))?)
+        })?
+        .join()?;
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+            let step = format!("setns into a {kind} namespace by root of a sibling user namespace, without CAP_SYS_ADMIN in the namespace's owner");
+            expect_errno(&step, Errno::EPERM, setns(&ns, kind.flag()))
+        })?
+        .join()?;
+        spawn(Spawn::fork(), |_| {
+            setns(&owner, libc::CLONE_NEWUSER).at(&format!("setns by uid {uid} into the user namespace it owns"))?;
+            setns(&ns, kind.flag()).at(&format!("setns into the {kind} namespace from its owning user namespace"))?;
+            expect_eq(&format!("/proc/self/ns/{} after setns", entry(kind)), inode, own_ns(entry(kind))?)
+        })?
+        .join()?;
+        target.send("the order to exit", &())?;
+        target.join()
+    })
 }
 
 fn setns_pid_own_or_descendant_only() -> Outcome {

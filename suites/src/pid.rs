@@ -157,6 +157,7 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: max_pid_namespaces_enospc,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("pid.create-without-cap-sys-admin-eperm", Kind::Pid, "CONFIG_PID_NS"),
     refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
 ];
 
