@@ -7,7 +7,7 @@
 //! namespaces cannot be configured out, so this kind has no `flag-refused-when-configured-out`
 //! check: it could only ever skip.
 
-use crate::sys::own_ns;
+use crate::sys::{own_ns, FsSibling};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
@@ -162,6 +162,14 @@ pub const CHECKS: &[Check] = &[
         ],
         deadline: DEFAULT_DEADLINE,
         body: ns_file_bind_of_newer_namespace_from_any_cpu,
+    },
+    Check {
+        id: "mnt.unshare-unshares-cwd-and-root",
+        statement: "unshare(CLONE_NEWNS) also unshares the fs_struct: a sibling created with CLONE_FS, which saw its creator's chdir before, no longer sees its chdir or chroot after",
+        reference: "unshare(2) CLONE_NEWNS implies CLONE_FS; ksys_unshare() in kernel/fork.c adds CLONE_FS, unshare_fs() copies a shared fs_struct",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: unshare_unshares_cwd_and_root,
     },
     crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
 ];
@@ -608,4 +616,22 @@ fn ns_file_bind_of_newer_namespace_from_any_cpu() -> Outcome {
         .join()?;
     }
     Ok(())
+}
+
+fn unshare_unshares_cwd_and_root() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        std::env::set_current_dir("/").at("chdir(\"/\")")?;
+        let mut sibling = FsSibling::spawn()?;
+        let before = sibling.view()?;
+        std::env::set_current_dir("/proc").at("chdir(\"/proc\")")?;
+        expect_eq("the CLONE_FS sibling's cwd after its creator's chdir(\"/proc\")", "/proc".to_string(), sibling.view()?.cwd)?;
+        nsconform_harness::unshare(&[Kind::Mnt])?;
+        std::env::set_current_dir("/").at("chdir(\"/\") after unshare(CLONE_NEWNS)")?;
+        nix::unistd::chroot("/proc").at("chroot(\"/proc\") after unshare(CLONE_NEWNS)")?;
+        let after = sibling.view()?;
+        expect_eq("the CLONE_FS sibling's cwd after its creator's unshare(CLONE_NEWNS) and chdir(\"/\")", "/proc".to_string(), after.cwd)?;
+        expect_eq("the CLONE_FS sibling's root (st_dev, st_ino of /) after its creator's chroot(\"/proc\")", before.root, after.root)?;
+        sibling.finish()
+    })?
+    .join()
 }
