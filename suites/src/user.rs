@@ -182,6 +182,14 @@ pub const CHECKS: &[Check] = &[
         body: clone_with_clone_fs_einval,
     },
     Check {
+        id: "user.creation-in-chroot-eperm",
+        statement: "A chrooted process gets EPERM from unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER); the same process could create one before its chroot",
+        reference: "unshare(2), clone(2) ERRORS (EPERM); create_user_ns() in kernel/user_namespace.c: current_chrooted() (fs/namespace.c)",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: creation_in_chroot_eperm,
+    },
+    Check {
         id: "user.nesting-33-levels",
         statement: "33 nested user namespaces can be created below the initial one; the 34th gives ENOSPC",
         reference: "create_user_ns() fails when parent_ns->level > 32, kernel/user_namespace.c (user_namespaces(7) says 32 and EUSERS: the kernel wins)",
@@ -603,4 +611,17 @@ fn unshare_multithreaded_einval() -> Outcome {
 fn clone_with_clone_fs_einval() -> Outcome {
     expect_errno("clone(CLONE_NEWUSER | CLONE_FS)", Errno::EINVAL, try_clone(libc::CLONE_NEWUSER | libc::CLONE_FS))?;
     try_clone(libc::CLONE_NEWUSER).at("clone(CLONE_NEWUSER) without CLONE_FS")
+}
+
+fn creation_in_chroot_eperm() -> Outcome {
+    // A new mount namespace with a tmpfs on /tmp to chroot into.
+    spawn(Spawn::clone(&[Kind::Mnt]), |_| {
+        nix::mount::mount(Some("nsconform"), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64k")).at("mounting a tmpfs on /tmp")?;
+        try_clone(libc::CLONE_NEWUSER).at("clone(CLONE_NEWUSER) before the chroot")?;
+        nix::unistd::chroot("/tmp").at("chroot(\"/tmp\")")?;
+        std::env::set_current_dir("/").at("chdir(\"/\")")?;
+        expect_errno("clone(CLONE_NEWUSER) after chroot(\"/tmp\")", Errno::EPERM, try_clone(libc::CLONE_NEWUSER))?;
+        expect_errno("unshare(CLONE_NEWUSER) after chroot(\"/tmp\")", Errno::EPERM, unshare(CloneFlags::CLONE_NEWUSER))
+    })?
+    .join()
 }
