@@ -507,8 +507,7 @@ fn super_options(point: &str) -> Result<Vec<String>, Stop> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
     let line = mountinfo
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some(point))
-        .last()
+        .rfind(|l| l.split_whitespace().nth(4) == Some(point))
         .ok_or_else(|| Stop::fail(format!("finding {point} in /proc/self/mountinfo"), "a mount", "none"))?;
     let options = line.rsplit_once(" - ").and_then(|(_, tail)| tail.split_whitespace().nth(2)).unwrap_or_default();
     Ok(options.split(',').map(str::to_string).collect())
