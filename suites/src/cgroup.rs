@@ -47,6 +47,7 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: cgroup2_mount_rooted_at_namespace_root,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup, "CONFIG_CGROUPS"),
     // Without CONFIG_CGROUPS the kernel does not refuse CLONE_NEWCGROUP: the copy_cgroup_ns()
     // stub returns the old namespace, so the flag is accepted and ignored.
     Check {

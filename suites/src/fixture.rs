@@ -1,9 +1,11 @@
 //! Shared set-ups of the checks that the harness does not provide.
 
+use crate::sys::{own_ns, try_clone, try_clone3};
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::geteuid;
-use nsconform_harness::{expect_eq, spawn, At, Outcome, Probe, Spawn, Stop};
+use nsconform_harness::process::creation_error;
+use nsconform_harness::{expect_eq, expect_errno, expect_ne, spawn, At, Kind, Outcome, Probe, Spawn, Stop};
 
 /// A capability set of /proc/self/status (CapPrm, CapEff, CapBnd...).
 fn cap_set(name: &str) -> Result<u64, Stop> {
@@ -99,4 +101,68 @@ fn userns_refusal() -> Option<String> {
         },
         Err(_) => None,
     }
+}
+
+/// The check that creating a namespace of `$kind` (built in by `$config`, if the kind has an
+/// option) needs CAP_SYS_ADMIN in the creator's user namespace. Its needs keep the run out of
+/// a user namespace of the harness's, so that the creator can be one without capabilities.
+macro_rules! create_without_cap_sys_admin_eperm {
+    ($id:literal, $kind:expr $(, $config:literal)?) => {
+        nsconform_harness::Check {
+            id: $id,
+            statement: "Without CAP_SYS_ADMIN in its user namespace a process gets EPERM from unshare and clone with the kind's flag; with CLONE_NEWUSER added, which makes it root of the new namespace's owner, both succeed",
+            reference: "unshare(2), clone(2) ERRORS (EPERM); ns_capable(user_ns, CAP_SYS_ADMIN) in unshare_nsproxy_namespaces() and copy_namespaces(), kernel/nsproxy.c",
+            needs: &[
+                $(nsconform_harness::Need::Config($config),)?
+                nsconform_harness::Need::Kind(nsconform_harness::Kind::User),
+                nsconform_harness::Need::Probe(crate::fixture::CREATOR_WITHOUT_CAPABILITIES),
+            ],
+            deadline: nsconform_harness::DEFAULT_DEADLINE,
+            body: || crate::fixture::create_without_cap_sys_admin($kind),
+        }
+    };
+}
+pub(crate) use create_without_cap_sys_admin_eperm;
+
+/// A process without capabilities gets EPERM from unshare(2) and clone(2) (clone3(2) for
+/// time, whose flag clone cannot carry) with `kind`'s flag. The control: the same process
+/// succeeds with CLONE_NEWUSER in the same call, as the new user namespace (created first)
+/// owns the new namespace and its root holds CAP_SYS_ADMIN there.
+pub fn create_without_cap_sys_admin(kind: Kind) -> Outcome {
+    without_capabilities(|| {
+        let uid = geteuid();
+        let (flag, name) = (kind.flag(), kind.flag_name());
+        let with_user = flag | libc::CLONE_NEWUSER;
+        // PID and time namespaces made by unshare are for the caller's children.
+        let entry = match kind {
+            Kind::Pid => "pid_for_children",
+            Kind::Time => "time_for_children",
+            _ => kind.name(),
+        };
+        let call = if kind == Kind::Time { "clone3" } else { "clone" };
+        let try_call = |flags: libc::c_int| if kind == Kind::Time { try_clone3(flags as u64) } else { try_clone(flags) };
+        let before = own_ns(entry)?;
+        spawn(Spawn::fork(), |_| {
+            unshare(CloneFlags::from_bits_retain(with_user)).map_err(|e| creation_error(&[Kind::User, kind], e, "unshare"))?;
+            let step = format!("after unshare(CLONE_NEWUSER | {name}) by uid {uid}");
+            if kind == Kind::Pid {
+                // pid_for_children reads ENOENT until the new namespace has its init.
+                return spawn(Spawn::fork(), |_| expect_ne(&format!("/proc/self/ns/pid of the first child {step}"), before, own_ns("pid")?))?.join();
+            }
+            expect_ne(&format!("/proc/self/ns/{entry} {step}"), before, own_ns(entry)?)
+        })?
+        .join()?;
+        let clone_works = match try_call(with_user) {
+            // Before a402f1e35313 ("fork: allow CLONE_NEWTIME in clone3 flags", 6.3 and some
+            // stable releases) clone3 refuses the flag whatever the privilege: nothing to compare.
+            Err(Errno::EINVAL) if kind == Kind::Time && nsconform_harness::host::facts().version < (6, 3, 0) => false,
+            Err(e) => return Err(creation_error(&[Kind::User, kind], e, call)),
+            Ok(()) => true,
+        };
+        expect_errno(&format!("unshare({name}) by uid {uid} without CAP_SYS_ADMIN"), Errno::EPERM, unshare(CloneFlags::from_bits_retain(flag)))?;
+        if clone_works {
+            expect_errno(&format!("{call}({name}) by uid {uid} without CAP_SYS_ADMIN"), Errno::EPERM, try_call(flag))?;
+        }
+        expect_eq(&format!("/proc/self/ns/{entry} after the refused calls"), before, own_ns(entry)?)
+    })
 }

@@ -146,12 +146,13 @@ const OTHERS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: sysv_id_from_other_namespace_einval,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("ipc.create-without-cap-sys-admin-eperm", Kind::Ipc, "CONFIG_IPC_NS"),
     refused_when_configured_out!("ipc.flag-refused-when-configured-out", Kind::Ipc),
 ];
 
 pub const CHECKS: &[Check] = &[
     MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2],
-    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10],
+    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10], OTHERS[11],
 ];
 
 /// The key and the name every check uses, each in namespaces of its own.

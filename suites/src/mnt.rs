@@ -7,7 +7,7 @@
 //! namespaces cannot be configured out, so this kind has no `flag-refused-when-configured-out`
 //! check: it could only ever skip.
 
-use crate::sys::own_ns;
+use crate::sys::{dev_ino, own_ns, set_effective_cap, FsSibling};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
@@ -163,6 +163,31 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: ns_file_bind_of_newer_namespace_from_any_cpu,
     },
+    Check {
+        id: "mnt.unshare-unshares-cwd-and-root",
+        statement: "unshare(CLONE_NEWNS) also unshares the fs_struct: a sibling created with CLONE_FS, which saw its creator's chdir before, no longer sees its chdir or chroot after",
+        reference: "unshare(2) CLONE_NEWNS implies CLONE_FS; ksys_unshare() in kernel/fork.c adds CLONE_FS, unshare_fs() copies a shared fs_struct",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: unshare_unshares_cwd_and_root,
+    },
+    Check {
+        id: "mnt.pivot-root-moves-root-to-put-old",
+        statement: "pivot_root(new_root, put_old) in a new mount namespace makes the mount at new_root the caller's root and cwd and mounts the old root on put_old",
+        reference: "pivot_root(2); SYSCALL_DEFINE2(pivot_root) in fs/namespace.c: attach_mnt() of the old root on put_old, chroot_fs_refs()",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: pivot_root_moves_root_to_put_old,
+    },
+    Check {
+        id: "mnt.pivot-root-refusals",
+        statement: "pivot_root gives EINVAL when new_root is not a mount point, put_old is not under new_root or the caller's root is not a mount point, EBUSY when new_root is the current root, ENOTDIR for a file, EPERM without CAP_SYS_ADMIN; the valid call then succeeds",
+        reference: "pivot_root(2) ERRORS; SYSCALL_DEFINE2(pivot_root) in fs/namespace.c: may_mount(), LOOKUP_DIRECTORY, new_mnt == root_mnt, path_mounted(), is_path_reachable()",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: pivot_root_refusals,
+    },
+    crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
 ];
 
 /// The source name of every tmpfs the checks mount, to tell them from the host's mounts.
@@ -607,4 +632,75 @@ fn ns_file_bind_of_newer_namespace_from_any_cpu() -> Outcome {
         .join()?;
     }
     Ok(())
+}
+
+fn unshare_unshares_cwd_and_root() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        std::env::set_current_dir("/").at("chdir(\"/\")")?;
+        let mut sibling = FsSibling::spawn()?;
+        let before = sibling.view()?;
+        std::env::set_current_dir("/proc").at("chdir(\"/proc\")")?;
+        expect_eq("the CLONE_FS sibling's cwd after its creator's chdir(\"/proc\")", "/proc".to_string(), sibling.view()?.cwd)?;
+        nsconform_harness::unshare(&[Kind::Mnt])?;
+        std::env::set_current_dir("/").at("chdir(\"/\") after unshare(CLONE_NEWNS)")?;
+        nix::unistd::chroot("/proc").at("chroot(\"/proc\") after unshare(CLONE_NEWNS)")?;
+        let after = sibling.view()?;
+        expect_eq("the CLONE_FS sibling's cwd after its creator's unshare(CLONE_NEWNS) and chdir(\"/\")", "/proc".to_string(), after.cwd)?;
+        expect_eq("the CLONE_FS sibling's root (st_dev, st_ino of /) after its creator's chroot(\"/proc\")", before.root, after.root)?;
+        sibling.finish()
+    })?
+    .join()
+}
+
+/// Runs `body` chrooted into a tree for pivot_root in a new mount namespace: the root is a
+/// tmpfs (a mount point, as pivot_root wants) holding /marker, /new (a tmpfs) with /new/old,
+/// /new/dir/old and the file /new/file, /other (a tmpfs), and /plain, a directory holding
+/// /plain/new (a tmpfs) with /plain/new/old.
+fn in_pivot_tree(body: impl FnOnce() -> Outcome) -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/new", "/tmp/other", "/tmp/plain", "/tmp/plain/new"])?;
+        tmpfs("/tmp/new")?;
+        tmpfs("/tmp/other")?;
+        tmpfs("/tmp/plain/new")?;
+        dirs(&["/tmp/new/old", "/tmp/new/dir", "/tmp/new/dir/old", "/tmp/plain/new/old"])?;
+        touch("/tmp/new/file")?;
+        touch("/tmp/marker")?;
+        nix::unistd::chroot("/tmp").at("chroot(\"/tmp\"), the scratch tmpfs")?;
+        std::env::set_current_dir("/").at("chdir(\"/\")")?;
+        body()
+    })
+}
+
+fn pivot_root_moves_root_to_put_old() -> Outcome {
+    in_pivot_tree(|| {
+        let (old_root, new_root) = (dev_ino("/")?, dev_ino("/new")?);
+        nix::unistd::pivot_root("/new", "/new/old").at("pivot_root(\"/new\", \"/new/old\")")?;
+        expect_eq("(st_dev, st_ino) of / after pivot_root: the former /new", new_root, dev_ino("/")?)?;
+        expect_eq("(st_dev, st_ino) of the cwd, which was the old root: the new root", new_root, dev_ino(".")?)?;
+        expect_eq("(st_dev, st_ino) of /old: the old root", old_root, dev_ino("/old")?)?;
+        let marker = std::path::Path::new("/old/marker").exists();
+        expect_that("/old/marker, a file of the old root", marker, "exists", "missing")
+    })
+}
+
+fn pivot_root_refusals() -> Outcome {
+    in_pivot_tree(|| {
+        let pivot = |new: &str, old: &str| nix::unistd::pivot_root(new, old);
+        expect_errno("pivot_root(\"/new/dir\", \"/new/dir/old\"): new_root is not a mount point", Errno::EINVAL, pivot("/new/dir", "/new/dir/old"))?;
+        expect_errno("pivot_root(\"/new\", \"/other\"): put_old is not under new_root", Errno::EINVAL, pivot("/new", "/other"))?;
+        expect_errno("pivot_root(\"/\", \"/new/old\"): new_root is the current root", Errno::EBUSY, pivot("/", "/new/old"))?;
+        expect_errno("pivot_root(\"/new/file\", \"/new/old\"): new_root is a file", Errno::ENOTDIR, pivot("/new/file", "/new/old"))?;
+        spawn(Spawn::fork(), |_| {
+            set_effective_cap(nsconform_harness::host::CAP_SYS_ADMIN, false).at("clearing CAP_SYS_ADMIN from the effective set")?;
+            expect_errno("pivot_root(\"/new\", \"/new/old\") without CAP_SYS_ADMIN", Errno::EPERM, pivot("/new", "/new/old"))
+        })?
+        .join()?;
+        spawn(Spawn::fork(), |_| {
+            nix::unistd::chroot("/plain").at("chroot(\"/plain\"), a directory that is not a mount point")?;
+            std::env::set_current_dir("/").at("chdir(\"/\")")?;
+            expect_errno("pivot_root(\"/new\", \"/new/old\") with a root that is not a mount point", Errno::EINVAL, pivot("/new", "/new/old"))
+        })?
+        .join()?;
+        pivot("/new", "/new/old").at("pivot_root(\"/new\", \"/new/old\") after the refusals")
+    })
 }

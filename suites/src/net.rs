@@ -139,6 +139,7 @@ pub const CHECKS: &[Check] = &[
         deadline: NET_DEADLINE,
         body: physical_device_returns_to_initial,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("net.create-without-cap-sys-admin-eperm", Kind::Net, "CONFIG_NET_NS"),
     refused_when_configured_out!("net.flag-refused-when-configured-out", Kind::Net),
 ];
 

@@ -5,8 +5,9 @@
 //! one by /proc/self/ns); a configured kind that fails is a FAIL. The user-namespace id maps
 //! and capabilities are the user suite's.
 
+use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::mnt::{bind, in_scratch, touch};
-use crate::sys::{errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open};
+use crate::sys::{dev_ino, errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open, set_effective_cap, with_second_thread, FsSibling};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nsconform_harness::host::facts;
@@ -15,6 +16,23 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+
+/// The check that joining a namespace of `$kind` (built in by `$config`, if the kind has an
+/// option) needs CAP_SYS_ADMIN both in its owning user namespace and in the caller's. Its
+/// needs keep the run out of a user namespace of the harness's, so that the joiner can be a
+/// process without capabilities.
+macro_rules! setns_without_cap_sys_admin_eperm {
+    ($id:literal, $kind:expr $(, $config:literal)?) => {
+        Check {
+            id: $id,
+            statement: "setns into a namespace of the kind gives EPERM without CAP_SYS_ADMIN in the caller's user namespace (its owner's uid) or in the namespace's owner (root of a sibling user namespace); after joining the owner, the owner's uid joins it",
+            reference: "setns(2) ERRORS (EPERM); the kind's install op: utsns_install() kernel/utsname.c, ipcns_install() ipc/namespace.c, pidns_install() kernel/pid_namespace.c, netns_install() net/core/net_namespace.c, mntns_install() fs/namespace.c, cgroupns_install() kernel/cgroup/namespace.c, timens_install() kernel/time/namespace.c: ns_capable(ns->user_ns, CAP_SYS_ADMIN) and ns_capable(nsset->cred->user_ns, CAP_SYS_ADMIN)",
+            needs: &[$(Need::Config($config),)? Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+            deadline: DEFAULT_DEADLINE,
+            body: || setns_without_cap_sys_admin($kind),
+        }
+    };
+}
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -144,6 +162,45 @@ pub const CHECKS: &[Check] = &[
         needs: &[Need::Kind(Kind::Pid)],
         deadline: DEFAULT_DEADLINE,
         body: setns_pid_own_or_descendant_only,
+    },
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-uts-without-cap-sys-admin-eperm", Kind::Uts, "CONFIG_UTS_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-ipc-without-cap-sys-admin-eperm", Kind::Ipc, "CONFIG_IPC_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-pid-without-cap-sys-admin-eperm", Kind::Pid, "CONFIG_PID_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-net-without-cap-sys-admin-eperm", Kind::Net, "CONFIG_NET_NS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-mnt-without-cap-sys-admin-eperm", Kind::Mnt),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-cgroup-without-cap-sys-admin-eperm", Kind::Cgroup, "CONFIG_CGROUPS"),
+    setns_without_cap_sys_admin_eperm!("nsfs.setns-time-without-cap-sys-admin-eperm", Kind::Time, "CONFIG_TIME_NS"),
+    Check {
+        id: "nsfs.setns-mnt-resets-root-and-cwd",
+        statement: "setns into a mount namespace sets the caller's root and cwd to the namespace's root, whatever its chroot and cwd were",
+        reference: "setns(2) CLONE_NEWNS; mntns_install() in fs/namespace.c: set_fs_pwd() and set_fs_root() to the namespace's root",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: setns_mnt_resets_root_and_cwd,
+    },
+    Check {
+        id: "nsfs.setns-mnt-needs-cap-sys-chroot",
+        statement: "setns into a mount namespace gives EPERM without CAP_SYS_CHROOT in the caller's user namespace, CAP_SYS_ADMIN held; with it raised again it succeeds",
+        reference: "setns(2) ERRORS (EPERM); mntns_install() in fs/namespace.c: ns_capable(user_ns, CAP_SYS_CHROOT)",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: setns_mnt_needs_cap_sys_chroot,
+    },
+    Check {
+        id: "nsfs.setns-mnt-shared-fs-einval",
+        statement: "setns into a mount namespace gives EINVAL while the caller's fs_struct is shared, with a clone(CLONE_FS) sibling or a thread; once it is not, the same call succeeds",
+        reference: "setns(2) ERRORS (EINVAL); mntns_install() in fs/namespace.c: current->fs->users != 1",
+        needs: &[Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: setns_mnt_shared_fs_einval,
+    },
+    Check {
+        id: "nsfs.setns-time-multithreaded-eusers",
+        statement: "setns into a time namespace by a process with two threads gives EUSERS; once single-threaded again it succeeds",
+        reference: "setns(2); timens_install() in kernel/time/namespace.c: !current_is_single_threaded() gives -EUSERS",
+        needs: &[Need::Kind(Kind::Time)],
+        deadline: DEFAULT_DEADLINE,
+        body: setns_time_multithreaded_eusers,
     },
     Check {
         id: "nsfs.ioctl-get-userns-gives-owner",
@@ -586,6 +643,41 @@ fn setns_user_without_cap_eperm() -> Outcome {
     owner.join()
 }
 
+/// A process without capabilities owns a user namespace and a namespace of `kind` that
+/// belongs to it. It holds CAP_SYS_ADMIN in that owner (cap_capable(): the owner's euid) but
+/// none in its own user namespace; root of a sibling user namespace holds it in its own but
+/// not in the owner: both get EPERM. The control: the owner's uid joins the owning user
+/// namespace (gaining every capability there), then the namespace.
+fn setns_without_cap_sys_admin(kind: Kind) -> Outcome {
+    without_capabilities(|| {
+        let uid = nix::unistd::geteuid();
+        let target = spawn_ready(Spawn::clone(&[Kind::User, kind]).map_root())?;
+        let ns = open_ns(target.pid(), kind.name())?;
+        let owner = open_ns(target.pid(), "user")?;
+        // setns into a PID namespace changes the caller's pid_for_children only.
+        let (inode, own) = (fd_inode(&ns)?, own_ns(entry(kind))?);
+        spawn(Spawn::fork(), |_| {
+            let step = format!("setns into a {kind} namespace by uid {uid}, owner of its user namespace, without CAP_SYS_ADMIN in its own");
+            expect_errno(&step, Errno::EPERM, setns(&ns, kind.flag()))?;
+            expect_eq(&format!("/proc/self/ns/{} after the refused setns", entry(kind)), own, own_ns(entry(kind))?)
+        })?
+        .join()?;
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+            let step = format!("setns into a {kind} namespace by root of a sibling user namespace, without CAP_SYS_ADMIN in the namespace's owner");
+            expect_errno(&step, Errno::EPERM, setns(&ns, kind.flag()))
+        })?
+        .join()?;
+        spawn(Spawn::fork(), |_| {
+            setns(&owner, libc::CLONE_NEWUSER).at(&format!("setns by uid {uid} into the user namespace it owns"))?;
+            setns(&ns, kind.flag()).at(&format!("setns into the {kind} namespace from its owning user namespace"))?;
+            expect_eq(&format!("/proc/self/ns/{} after setns", entry(kind)), inode, own_ns(entry(kind))?)
+        })?
+        .join()?;
+        target.send("the order to exit", &())?;
+        target.join()
+    })
+}
+
 fn setns_pid_own_or_descendant_only() -> Outcome {
     // In a PID namespace of our own (see setns_pidfd_all_or_nothing); /proc is the outer one,
     // so processes are named by their outermost pid.
@@ -759,4 +851,82 @@ fn ioctl_get_id() -> Outcome {
     }
     owner.send("the order to exit", &())?;
     owner.join()
+}
+
+/// include/uapi/linux/capability.h
+const CAP_SYS_CHROOT: u32 = 18;
+
+fn setns_mnt_resets_root_and_cwd() -> Outcome {
+    let target = spawn_ready(Spawn::clone(&[Kind::Mnt]))?;
+    let ns = open_ns(target.pid(), "mnt")?;
+    spawn(Spawn::fork(), |_| {
+        // The new namespace's root is a copy of ours: the same directory.
+        let root = dev_ino("/")?;
+        std::env::set_current_dir("/proc").at("chdir(\"/proc\")")?;
+        nix::unistd::chroot("/proc").at("chroot(\"/proc\")")?;
+        expect_ne("(st_dev, st_ino) of / after chroot(\"/proc\")", root, dev_ino("/")?)?;
+        setns(&ns, libc::CLONE_NEWNS).at("setns into the mount namespace")?;
+        expect_eq("(st_dev, st_ino) of / after setns (the namespace's root)", root, dev_ino("/")?)?;
+        expect_eq("(st_dev, st_ino) of the cwd after setns (the namespace's root)", root, dev_ino(".")?)?;
+        let cwd = nix::unistd::getcwd().at("getcwd after setns")?;
+        expect_eq("getcwd after setns", "/", &*cwd.to_string_lossy())
+    })?
+    .join()?;
+    target.send("the order to exit", &())?;
+    target.join()
+}
+
+fn setns_mnt_needs_cap_sys_chroot() -> Outcome {
+    let target = spawn_ready(Spawn::clone(&[Kind::Mnt]))?;
+    let ns = open_ns(target.pid(), "mnt")?;
+    let inode = fd_inode(&ns)?;
+    spawn(Spawn::fork(), |_| {
+        let own = own_ns("mnt")?;
+        set_effective_cap(CAP_SYS_CHROOT, false).at("clearing CAP_SYS_CHROOT from the effective set")?;
+        expect_errno("setns into a mount namespace without CAP_SYS_CHROOT (CAP_SYS_ADMIN held)", Errno::EPERM, setns(&ns, libc::CLONE_NEWNS))?;
+        expect_eq("/proc/self/ns/mnt after the refused setns", own, own_ns("mnt")?)?;
+        set_effective_cap(CAP_SYS_CHROOT, true).at("raising CAP_SYS_CHROOT again from the permitted set")?;
+        setns(&ns, libc::CLONE_NEWNS).at("setns into the mount namespace with CAP_SYS_CHROOT")?;
+        expect_eq("/proc/self/ns/mnt after setns", inode, own_ns("mnt")?)
+    })?
+    .join()?;
+    target.send("the order to exit", &())?;
+    target.join()
+}
+
+fn setns_mnt_shared_fs_einval() -> Outcome {
+    let target = spawn_ready(Spawn::clone(&[Kind::Mnt]))?;
+    let ns = open_ns(target.pid(), "mnt")?;
+    let inode = fd_inode(&ns)?;
+    spawn(Spawn::fork(), |_| {
+        let own = own_ns("mnt")?;
+        let sibling = FsSibling::spawn()?;
+        expect_errno("setns into a mount namespace while a clone(CLONE_FS) sibling shares the fs_struct", Errno::EINVAL, setns(&ns, libc::CLONE_NEWNS))?;
+        sibling.finish()?;
+        with_second_thread(|| {
+            expect_errno("setns into a mount namespace by a process with two threads (they share the fs_struct)", Errno::EINVAL, setns(&ns, libc::CLONE_NEWNS))
+        })?;
+        expect_eq("/proc/self/ns/mnt after the refused setns", own, own_ns("mnt")?)?;
+        setns(&ns, libc::CLONE_NEWNS).at("setns into the mount namespace once the sibling and the thread are gone")?;
+        expect_eq("/proc/self/ns/mnt after setns", inode, own_ns("mnt")?)
+    })?
+    .join()?;
+    target.send("the order to exit", &())?;
+    target.join()
+}
+
+fn setns_time_multithreaded_eusers() -> Outcome {
+    let target = spawn_ready(Spawn::clone(&[Kind::Time]))?;
+    let ns = open_ns(target.pid(), "time")?;
+    let inode = fd_inode(&ns)?;
+    spawn(Spawn::fork(), |_| {
+        let own = own_ns("time")?;
+        with_second_thread(|| expect_errno("setns into a time namespace by a process with two threads", Errno::EUSERS, setns(&ns, libc::CLONE_NEWTIME)))?;
+        expect_eq("/proc/self/ns/time_for_children after the refused setns", own, own_ns("time_for_children")?)?;
+        setns(&ns, libc::CLONE_NEWTIME).at("setns into the time namespace once the second thread is gone")?;
+        expect_eq("/proc/self/ns/time after setns", inode, own_ns("time")?)
+    })?
+    .join()?;
+    target.send("the order to exit", &())?;
+    target.join()
 }

@@ -2,13 +2,13 @@
 //! reparenting, unshare semantics and nesting limits (pid_namespaces(7)).
 
 use crate::disabled::refused_when_configured_out;
-use crate::sys::{captive, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, write_sysctl};
+use crate::sys::{captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, Stop, DEFAULT_DEADLINE};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -157,6 +157,23 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: max_pid_namespaces_enospc,
     },
+    Check {
+        id: "pid.procfs-shows-only-namespace-pids",
+        statement: "A procfs mounted inside a new PID namespace lists only that namespace's processes, by their pids there, and /proc/self resolves to the reader's pid there",
+        reference: "pid_namespaces(7) /proc and PID namespaces; proc_pid_readdir() and proc_pid_lookup() in fs/proc/base.c use the mount's PID namespace, proc_self_get_link() in fs/proc/self.c",
+        needs: &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: procfs_shows_only_namespace_pids,
+    },
+    Check {
+        id: "pid.procfs-options-per-mount",
+        statement: "Two procfs mounts of one PID namespace keep their own options (Linux 5.8): subset=pid hides /proc/meminfo in one only, hidepid shows in its mount's options only",
+        reference: "proc(5) mount options; proc_get_tree() in fs/proc/root.c gives every mount its own superblock (get_tree_nodev) since 5.8; proc_show_options() in fs/proc/inode.c",
+        needs: &[Need::Kernel(5, 8), Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        deadline: DEFAULT_DEADLINE,
+        body: procfs_options_per_mount,
+    },
+    crate::fixture::create_without_cap_sys_admin_eperm!("pid.create-without-cap-sys-admin-eperm", Kind::Pid, "CONFIG_PID_NS"),
     refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
 ];
 
@@ -444,6 +461,77 @@ fn max_pid_namespaces_enospc() -> Outcome {
             expect_errno("a second PID namespace over max_pid_namespaces=1", Errno::ENOSPC, unshare(CloneFlags::CLONE_NEWPID))
         })?
         .join()
+    })?
+    .join()
+}
+
+/// Mounts a procfs of the caller's PID namespace on `point` with `options`.
+fn mount_proc(point: &str, options: Option<&str>) -> Outcome {
+    use nix::mount::{mount, MsFlags};
+    mount(Some("proc"), point, Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, options)
+        .at(&format!("mounting a proc of the new PID namespace on {point} with options {options:?}"))
+}
+
+/// The pids a procfs lists: its numeric entries.
+fn listed_pids(proc: &str) -> Result<std::collections::BTreeSet<i32>, Stop> {
+    let entries = std::fs::read_dir(proc).at(&format!("listing {proc}"))?;
+    Ok(entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+}
+
+fn procfs_shows_only_namespace_pids() -> Outcome {
+    let outside = getpid().as_raw();
+    spawn(Spawn::clone(&[Kind::Pid, Kind::Mnt]), move |_| {
+        mount_proc("/proc", None)?;
+        let mut second = spawn(Spawn::fork(), |to_parent| {
+            let link = std::fs::read_link("/proc/self").at("readlink /proc/self")?;
+            to_parent.send("its /proc/self", &link.to_string_lossy())?;
+            idle(to_parent)
+        })?;
+        let second_pid = second.pid().as_raw();
+        expect_eq("/proc/self of the second process", second_pid.to_string(), second.recv::<String>("its /proc/self")?)?;
+        let link = std::fs::read_link("/proc/self").at("readlink /proc/self")?;
+        expect_eq("/proc/self of PID 1", "1", &*link.to_string_lossy())?;
+        expect_eq("the pids /proc lists", std::collections::BTreeSet::from([1, second_pid]), listed_pids("/proc")?)?;
+        if outside != 1 && outside != second_pid {
+            let found = std::path::Path::new(&format!("/proc/{outside}")).exists();
+            expect_that(&format!("/proc/{outside}, the pid of the namespace's parent process outside"), !found, "no such entry", "it exists")?;
+        }
+        second.send("the order to exit", &())?;
+        second.join()
+    })?
+    .join()
+}
+
+/// The super options (the last field) of the mountinfo line of `point`.
+fn super_options(point: &str) -> Result<Vec<String>, Stop> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
+    let line = mountinfo
+        .lines()
+        .rfind(|l| l.split_whitespace().nth(4) == Some(point))
+        .ok_or_else(|| Stop::fail(format!("finding {point} in /proc/self/mountinfo"), "a mount", "none"))?;
+    let options = line.rsplit_once(" - ").and_then(|(_, tail)| tail.split_whitespace().nth(2)).unwrap_or_default();
+    Ok(options.split(',').map(str::to_string).collect())
+}
+
+fn procfs_options_per_mount() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Pid, Kind::Mnt]), |_| {
+        use nix::mount::{mount, MsFlags};
+        mount(Some("nsconform"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k")).at("mounting a tmpfs on /tmp")?;
+        for dir in ["/tmp/subset", "/tmp/full"] {
+            std::fs::create_dir(dir).at(&format!("creating {dir}"))?;
+        }
+        mount_proc("/tmp/subset", Some("subset=pid,hidepid=invisible"))?;
+        mount_proc("/tmp/full", None)?;
+        let exists = |path: &str| std::path::Path::new(path).exists();
+        expect_that("/tmp/subset/1 (a pid entry under subset=pid)", exists("/tmp/subset/1"), "exists", "missing")?;
+        expect_that("/tmp/subset/meminfo under subset=pid", !exists("/tmp/subset/meminfo"), "no such entry", "it exists")?;
+        expect_that("/tmp/full/meminfo on the mount without options", exists("/tmp/full/meminfo"), "exists", "missing: the other mount's subset=pid applies")?;
+        let (subset, full) = (super_options("/tmp/subset")?, super_options("/tmp/full")?);
+        for option in ["subset=pid", "hidepid=invisible"] {
+            expect_that(&format!("{option} in the options of /tmp/subset"), subset.iter().any(|o| o == option), option, subset.join(","))?;
+            expect_that(&format!("{option} in the options of /tmp/full"), !full.iter().any(|o| o == option), format!("no {option}"), full.join(","))?;
+        }
+        Ok(())
     })?
     .join()
 }

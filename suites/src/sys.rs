@@ -64,6 +64,34 @@ pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER0, include/uapi/linux/sched.h).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// clone3(2) (Linux 5.3) with fork semantics, for flags clone(2) cannot carry (CLONE_NEWTIME
+/// is a CSIGNAL bit there). A child that should not have been created leaves at once.
+pub fn try_clone3(flags: u64) -> Result<(), Errno> {
+    let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, and it only calls _exit.
+    let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) })?;
+    if pid == 0 {
+        // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
+        unsafe { libc::_exit(0) }
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    Ok(())
+}
+
 /// Writes `value` to a /proc/sys file, returning the errno on failure.
 pub fn write_sysctl(path: &str, value: &str) -> Result<(), Errno> {
     write_file(path, value)
@@ -175,6 +203,136 @@ fn debian_upstream_version(proc_version: &str) -> Option<(u32, u32, u32)> {
     let (major, minor, patch) = nsconform_harness::host::parse_version(word)?;
     // "6.1.135-1" or "6.1.135-1~deb11u1"; a backport such as "6.12.38-1~bpo12+1" is the same.
     word.starts_with(&format!("{major}.{minor}.{patch}")).then_some((major, minor, patch))
+}
+
+/// (st_dev, st_ino) of `path`: the identity of a directory, as a root or a cwd.
+pub fn dev_ino(path: &str) -> Result<(u64, u64), Stop> {
+    let st = nix::sys::stat::stat(path).at(&format!("stat of {path:?}"))?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// A process created with clone(CLONE_FS): it shares its creator's fs_struct (root, cwd and
+/// umask, clone(2)) and tells its own view whenever asked, until its creator drops it.
+pub struct FsSibling {
+    pid: nix::unistd::Pid,
+    ask: std::fs::File,
+    answers: std::io::BufReader<std::fs::File>,
+}
+
+/// What a process sees of its fs_struct: its cwd (getcwd(3)) and its root's (st_dev, st_ino).
+#[derive(Debug, PartialEq, Eq)]
+pub struct FsView {
+    pub cwd: String,
+    pub root: (u64, u64),
+}
+
+impl FsSibling {
+    pub fn spawn() -> Result<FsSibling, Stop> {
+        let (ask_r, ask_w) = nix::unistd::pipe().setup("a pipe to the CLONE_FS sibling")?;
+        let (answer_r, answer_w) = nix::unistd::pipe().setup("a pipe from the CLONE_FS sibling")?;
+        // SAFETY: check processes are single-threaded; without CLONE_VM a null stack gives the
+        // child a copy of ours, as fork does.
+        let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone, (libc::CLONE_FS | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })
+            .at("clone(CLONE_FS)")?;
+        if pid == 0 {
+            drop((ask_w, answer_r));
+            // SAFETY: prctl with integer arguments: the sibling dies with its creator.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            serve_fs_view(std::fs::File::from(ask_r), std::fs::File::from(answer_w));
+            // SAFETY: leaves the child at once, running no destructor or atexit handler a second time.
+            unsafe { libc::_exit(0) }
+        }
+        let answers = std::io::BufReader::new(std::fs::File::from(answer_r));
+        Ok(FsSibling { pid: nix::unistd::Pid::from_raw(pid as i32), ask: std::fs::File::from(ask_w), answers })
+    }
+
+    /// The sibling's cwd and root as it sees them now.
+    pub fn view(&mut self) -> Result<FsView, Stop> {
+        use std::io::{BufRead, Write};
+        let step = "asking the CLONE_FS sibling for its cwd and root";
+        self.ask.write_all(b"?").setup(step)?;
+        let mut line = String::new();
+        self.answers.read_line(&mut line).setup(step)?;
+        let mut fields = line.trim_end_matches('\n').splitn(3, ' ');
+        let mut number = || fields.next().and_then(|f| f.parse::<u64>().ok());
+        let root = number().zip(number()).ok_or_else(|| Stop::broken(step, "\"DEV INO CWD\"", format!("{line:?}")))?;
+        Ok(FsView { cwd: fields.next().unwrap_or_default().to_string(), root })
+    }
+
+    /// Lets the sibling exit and reaps it: the fs_struct has one user fewer.
+    pub fn finish(self) -> nsconform_harness::Outcome {
+        drop(self.ask);
+        let status = nix::sys::wait::waitpid(self.pid, None).at("waitpid on the CLONE_FS sibling")?;
+        nsconform_harness::expect_eq("the CLONE_FS sibling's exit", nix::sys::wait::WaitStatus::Exited(self.pid, 0), status)
+    }
+}
+
+/// The CLONE_FS sibling's loop: one line "DEV INO CWD" per byte asked, until EOF.
+fn serve_fs_view(mut ask: std::fs::File, mut answer: std::fs::File) {
+    use std::io::{Read, Write};
+    let mut byte = [0u8; 1];
+    while matches!(ask.read(&mut byte), Ok(1)) {
+        let cwd = match nix::unistd::getcwd() {
+            Ok(path) => path.to_string_lossy().into_owned(),
+            Err(e) => format!("getcwd failed: {e}"),
+        };
+        let (dev, ino) = nix::sys::stat::stat("/").map(|st| (st.st_dev, st.st_ino)).unwrap_or((0, 0));
+        if writeln!(answer, "{dev} {ino} {cwd}").is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs `body` while the process has a second thread (blocked, doing nothing), then ends the
+/// thread and returns once /proc/self/task shows a single thread again: thread_group_empty()
+/// and current_is_single_threaded() hold only after the kernel released the thread, later
+/// than pthread_join returns.
+pub fn with_second_thread<T>(body: impl FnOnce() -> Result<T, Stop>) -> Result<T, Stop> {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new().spawn(move || wait.recv()).setup("creating a second thread")?;
+    let threads = || std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
+    let result = if threads() == 2 {
+        body()
+    } else {
+        Err(Stop::broken("counting /proc/self/task with a second thread", "2", threads().to_string()))
+    };
+    let _ = release.send(());
+    let _ = thread.join();
+    if !poll_until(std::time::Duration::from_secs(2), || threads() == 1) {
+        return Err(Stop::broken("waiting for the second thread to be released", "1 entry in /proc/self/task", threads().to_string()));
+    }
+    result
+}
+
+/// capget(2)/capset(2) of the calling thread (_LINUX_CAPABILITY_VERSION_3: two 32-bit words).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Sets capability `cap` in the caller's effective set (it must be permitted) or clears it.
+pub fn set_effective_cap(cap: u32, on: bool) -> Result<(), Errno> {
+    let mut header = CapHeader { version: 0x2008_0522, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget fills two CapData words for version 3, as the array provides.
+    errno_result(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
+    let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+    if on {
+        data[word].effective |= bit;
+    } else {
+        data[word].effective &= !bit;
+    }
+    // SAFETY: capset reads the header and two CapData words.
+    errno_result(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
 }
 
 #[cfg(test)]

@@ -114,6 +114,7 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: clone3_creates_namespace,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("time.create-without-cap-sys-admin-eperm", Kind::Time, "CONFIG_TIME_NS"),
     Check {
         id: "time.flag-refused-when-configured-out",
         statement: "With CONFIG_TIME_NS off, unshare and clone3 with CLONE_NEWTIME give EINVAL and /proc/self/ns lacks time",

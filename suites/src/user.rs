@@ -8,7 +8,7 @@
 use crate::nsfs::{related, NS_GET_USERNS};
 use crate::disabled::refused_when_configured_out;
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
-use crate::sys::{own_ns, write_file, write_sysctl};
+use crate::sys::{own_ns, try_clone, with_second_thread, write_file, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{getegid, geteuid, getgid, getuid};
@@ -164,6 +164,30 @@ pub const CHECKS: &[Check] = &[
         needs: &[Need::Kind(Kind::User)],
         deadline: DEFAULT_DEADLINE,
         body: creation_needs_mapped_euid,
+    },
+    Check {
+        id: "user.unshare-multithreaded-einval",
+        statement: "A process with two threads gets EINVAL from unshare(CLONE_NEWUSER); once single-threaded again it succeeds",
+        reference: "unshare(2) ERRORS (EINVAL, CLONE_NEWUSER implies CLONE_THREAD); ksys_unshare() adds CLONE_THREAD | CLONE_FS for CLONE_NEWUSER and check_unshare_flags() refuses CLONE_THREAD unless thread_group_empty(), kernel/fork.c",
+        needs: &[Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: unshare_multithreaded_einval,
+    },
+    Check {
+        id: "user.clone-with-clone-fs-einval",
+        statement: "clone(CLONE_NEWUSER | CLONE_FS) gives EINVAL: a new user namespace cannot share its creator's root and cwd; clone(CLONE_NEWUSER) alone succeeds",
+        reference: "clone(2) ERRORS (EINVAL); copy_process() in kernel/fork.c: (clone_flags & (CLONE_NEWUSER|CLONE_FS)) == (CLONE_NEWUSER|CLONE_FS)",
+        needs: &[Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: clone_with_clone_fs_einval,
+    },
+    Check {
+        id: "user.creation-in-chroot-eperm",
+        statement: "A chrooted process gets EPERM from unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER); the same process could create one before its chroot",
+        reference: "unshare(2), clone(2) ERRORS (EPERM); create_user_ns() in kernel/user_namespace.c: current_chrooted() (fs/namespace.c)",
+        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        deadline: DEFAULT_DEADLINE,
+        body: creation_in_chroot_eperm,
     },
     Check {
         id: "user.nesting-33-levels",
@@ -569,4 +593,35 @@ fn owned_by_creators_userns(kind: Kind) -> Outcome {
         })?
         .join()
     })
+}
+
+fn unshare_multithreaded_einval() -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        let own = own_ns("user")?;
+        with_second_thread(|| {
+            expect_errno("unshare(CLONE_NEWUSER) by a process with two threads", Errno::EINVAL, unshare(CloneFlags::CLONE_NEWUSER))?;
+            expect_eq("/proc/self/ns/user after the refused unshare", own, own_ns("user")?)
+        })?;
+        unshare(CloneFlags::CLONE_NEWUSER).at("unshare(CLONE_NEWUSER) by the same process once its second thread is gone")?;
+        expect_that("/proc/self/ns/user after unshare(CLONE_NEWUSER)", own_ns("user")? != own, format!("an inode other than {own}"), "the same inode")
+    })?
+    .join()
+}
+
+fn clone_with_clone_fs_einval() -> Outcome {
+    expect_errno("clone(CLONE_NEWUSER | CLONE_FS)", Errno::EINVAL, try_clone(libc::CLONE_NEWUSER | libc::CLONE_FS))?;
+    try_clone(libc::CLONE_NEWUSER).at("clone(CLONE_NEWUSER) without CLONE_FS")
+}
+
+fn creation_in_chroot_eperm() -> Outcome {
+    // A new mount namespace with a tmpfs on /tmp to chroot into.
+    spawn(Spawn::clone(&[Kind::Mnt]), |_| {
+        nix::mount::mount(Some("nsconform"), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64k")).at("mounting a tmpfs on /tmp")?;
+        try_clone(libc::CLONE_NEWUSER).at("clone(CLONE_NEWUSER) before the chroot")?;
+        nix::unistd::chroot("/tmp").at("chroot(\"/tmp\")")?;
+        std::env::set_current_dir("/").at("chdir(\"/\")")?;
+        expect_errno("clone(CLONE_NEWUSER) after chroot(\"/tmp\")", Errno::EPERM, try_clone(libc::CLONE_NEWUSER))?;
+        expect_errno("unshare(CLONE_NEWUSER) after chroot(\"/tmp\")", Errno::EPERM, unshare(CloneFlags::CLONE_NEWUSER))
+    })?
+    .join()
 }

@@ -75,6 +75,7 @@ pub const CHECKS: &[Check] = &[
         deadline: DEFAULT_DEADLINE,
         body: setns_back_restores_view,
     },
+    crate::fixture::create_without_cap_sys_admin_eperm!("uts.create-without-cap-sys-admin-eperm", Kind::Uts, "CONFIG_UTS_NS"),
     refused_when_configured_out!("uts.flag-refused-when-configured-out", Kind::Uts),
 ];
 
