@@ -18,7 +18,8 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .map(|dir| {
             let head = format!("{dir}/HEAD");
-            let reference = std::fs::read_to_string(&head).ok().and_then(|h| h.strip_prefix("ref: ").map(|r| format!("{dir}/{}", r.trim())));
+            let reference =
+                std::fs::read_to_string(&head).ok().and_then(|h| h.strip_prefix("ref: ").map(|r| format!("{dir}/{}", r.trim())));
             [Some(head), reference, Some(format!("{dir}/packed-refs"))].into_iter().flatten().filter(|p| Path::new(p).exists()).collect()
         })
         .unwrap_or_default();

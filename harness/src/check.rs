@@ -212,11 +212,7 @@ pub fn expect_ne<T: PartialEq + Debug>(step: &str, unexpected: T, observed: T) -
 }
 
 /// Fails `step` unless the call failed with `errno`.
-pub fn expect_errno<T: Debug>(
-    step: &str,
-    errno: nix::errno::Errno,
-    observed: Result<T, nix::errno::Errno>,
-) -> Outcome {
+pub fn expect_errno<T: Debug>(step: &str, errno: nix::errno::Errno, observed: Result<T, nix::errno::Errno>) -> Outcome {
     match observed {
         Err(e) if e == errno => Ok(()),
         Err(e) => match environment_errno(e) {

@@ -95,7 +95,8 @@ impl Options {
         if self.only_ignored {
             return Ok(());
         }
-        let unmatched = self.filters.iter().find(|f| !checks.iter().any(|c| if self.exact { c.id == f.as_str() } else { c.id.contains(f.as_str()) }));
+        let unmatched =
+            self.filters.iter().find(|f| !checks.iter().any(|c| if self.exact { c.id == f.as_str() } else { c.id.contains(f.as_str()) }));
         let Some(filter) = unmatched else { return Ok(()) };
         let mut ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
         ids.sort_by_key(|id| edit_distance(filter, id));
@@ -104,8 +105,7 @@ impl Options {
     }
 
     pub fn selects(&self, id: &str) -> bool {
-        let wanted = self.filters.is_empty()
-            || self.filters.iter().any(|f| if self.exact { id == f } else { id.contains(f.as_str()) });
+        let wanted = self.filters.is_empty() || self.filters.iter().any(|f| if self.exact { id == f } else { id.contains(f.as_str()) });
         wanted && !self.skip.iter().any(|s| id.contains(s.as_str())) && !self.only_ignored
     }
 }
@@ -314,7 +314,11 @@ mod tests {
             Options::parse(&args("pid. nestign"), None).unwrap().filters_match(&checks).unwrap_err(),
             "\"nestign\" matches no check id; the closest: pid.nesting-limit, pid.nesting-32-levels, uts.hostname-invisible"
         );
-        assert!(Options::parse(&args("--exact pid.nesting"), None).unwrap().filters_match(&checks).unwrap_err().starts_with("\"pid.nesting\" is no check id; the closest: pid.nesting-limit"));
+        assert!(Options::parse(&args("--exact pid.nesting"), None)
+            .unwrap()
+            .filters_match(&checks)
+            .unwrap_err()
+            .starts_with("\"pid.nesting\" is no check id; the closest: pid.nesting-limit"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -75,10 +75,7 @@ impl Kconfig {
             String::from_utf8(raw).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
         };
         if !text.lines().any(|l| l.starts_with("CONFIG_") || l.starts_with("# CONFIG_")) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not a kernel config (no CONFIG_ lines)",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a kernel config (no CONFIG_ lines)"));
         }
         Ok(Kconfig::parse(path.to_path_buf(), &text))
     }
@@ -139,14 +136,6 @@ mod tests {
     fn candidates_follow_ltp_order() {
         let paths = Kconfig::candidates("6.1.0-x");
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(
-            names,
-            [
-                "/proc/config.gz",
-                "/lib/modules/6.1.0-x/build/.config",
-                "/lib/modules/6.1.0-x/config",
-                "/boot/config-6.1.0-x"
-            ]
-        );
+        assert_eq!(names, ["/proc/config.gz", "/lib/modules/6.1.0-x/build/.config", "/lib/modules/6.1.0-x/config", "/boot/config-6.1.0-x"]);
     }
 }

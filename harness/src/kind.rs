@@ -18,16 +18,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Mnt,
-        Kind::Uts,
-        Kind::Ipc,
-        Kind::Pid,
-        Kind::Net,
-        Kind::User,
-        Kind::Cgroup,
-        Kind::Time,
-    ];
+    pub const ALL: [Kind; 8] = [Kind::Mnt, Kind::Uts, Kind::Ipc, Kind::Pid, Kind::Net, Kind::User, Kind::Cgroup, Kind::Time];
 
     /// The CLONE_NEW* flag (include/uapi/linux/sched.h).
     pub fn flag(self) -> libc::c_int {

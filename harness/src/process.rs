@@ -162,7 +162,9 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
     let step = format!("{call}({})", flags.join(" | "));
     let limit = match errno {
         Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)"),
-        Errno::ENOSPC => Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)"),
+        Errno::ENOSPC => {
+            Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)")
+        }
         other => crate::check::environment_errno(other),
     };
     if let Some(why) = limit {
@@ -197,8 +199,7 @@ pub fn unshare(kinds: &[Kind]) -> Outcome {
 }
 
 fn unshare_kinds(kinds: &[Kind]) -> Outcome {
-    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags_of(kinds)))
-        .map_err(|errno| creation_error(kinds, errno, "unshare"))
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags_of(kinds))).map_err(|errno| creation_error(kinds, errno, "unshare"))
 }
 
 fn make_mounts_private() -> Outcome {
@@ -452,4 +453,3 @@ pub(crate) fn send_verdict(outcome: &Outcome) {
         let _ = runner.send(&Report::Verdict(outcome.clone()));
     }
 }
-

@@ -29,25 +29,24 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {
                     (_, None) => Some(format!("{kind} namespaces cannot be configured out")),
-                    (Some(true), Some(option)) => {
-                        Some(format!("{option}=y: this check needs the kind configured out"))
-                    }
+                    (Some(true), Some(option)) => Some(format!("{option}=y: this check needs the kind configured out")),
                     (None, Some(option)) => Some(format!("no kernel config was found to tell whether {option} is off")),
                     (Some(false), _) => None,
                 }
             }
-            Need::InitialNamespace(kind) => (!is_initial(kind)).then(|| {
-                format!("the run does not start in the initial {kind} namespace, so absolute nesting limits cannot be asserted")
-            }),
-            Need::InitialAdmin => (!(facts.cap_sys_admin && facts.in_initial_userns))
-                .then(|| "needs CAP_SYS_ADMIN in the initial user namespace".to_string()),
+            Need::InitialNamespace(kind) => (!is_initial(kind))
+                .then(|| format!("the run does not start in the initial {kind} namespace, so absolute nesting limits cannot be asserted")),
+            Need::InitialAdmin => {
+                (!(facts.cap_sys_admin && facts.in_initial_userns)).then(|| "needs CAP_SYS_ADMIN in the initial user namespace".to_string())
+            }
             Need::Config(option) => match facts.config_enabled(option) {
                 None => Some(format!("no kernel config was found to tell whether {option} is set")),
                 Some(false) => Some(format!("{option} is not set")),
                 Some(true) => None,
             },
-            Need::Kernel(major, minor) => (facts.version < (major, minor, 0))
-                .then(|| format!("needs Linux {major}.{minor} or newer; this is {}", facts.release)),
+            Need::Kernel(major, minor) => {
+                (facts.version < (major, minor, 0)).then(|| format!("needs Linux {major}.{minor} or newer; this is {}", facts.release))
+            }
             Need::Module(name) => module_unavailable(name, facts),
             Need::Probe(probe) => (probe.run)().err().map(|why| format!("{}: {why}", probe.what)),
             Need::KnownBug { .. } => None,

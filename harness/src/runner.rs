@@ -54,7 +54,11 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             let outcome = catch_unwind(AssertUnwindSafe(|| -> Outcome {
                 if in_userns {
                     crate::userns::become_root().map_err(|e| {
-                        crate::process::creation_error(&[crate::kind::Kind::User], e.errno, "becoming root of a new user namespace: unshare")
+                        crate::process::creation_error(
+                            &[crate::kind::Kind::User],
+                            e.errno,
+                            "becoming root of a new user namespace: unshare",
+                        )
                     })?;
                 }
                 (check.body)()
@@ -72,11 +76,9 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
     let leftovers = kill_and_reap_descendants();
     match verdict {
         Collected::Verdict(v) => v,
-        Collected::Died { last_step, status } => Verdict::fail(
-            last_step,
-            "the check process to report a verdict",
-            format!("it died without one: {}", describe(status)),
-        ),
+        Collected::Died { last_step, status } => {
+            Verdict::fail(last_step, "the check process to report a verdict", format!("it died without one: {}", describe(status)))
+        }
         Collected::Hung { last_step } => Verdict::fail(
             last_step,
             format!("the check to finish within {:?}", check.deadline),

@@ -35,10 +35,8 @@ pub fn map_root(pid: &str, uid: u32, gid: u32) -> Result<(), IdError> {
 }
 
 fn write(path: &str, text: &str) -> Result<(), IdError> {
-    std::fs::write(path, text).map_err(|e| IdError {
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        what: format!("writing {text:?} to {path}"),
-    })
+    std::fs::write(path, text)
+        .map_err(|e| IdError { errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)), what: format!("writing {text:?} to {path}") })
 }
 
 /// Tries `become_root` in a throwaway child. `Err` explains why user namespaces are unavailable.
@@ -76,8 +74,5 @@ fn unavailable_reason(errno: Errno) -> String {
         Errno::EINVAL => "CONFIG_USER_NS is not set or the process is multithreaded",
         _ => "the kernel refused it",
     };
-    format!(
-        "becoming root of a new user namespace failed with {errno}: {why} (user.max_user_namespaces = {})",
-        max.trim()
-    )
+    format!("becoming root of a new user namespace failed with {errno}: {why} (user.max_user_namespaces = {})", max.trim())
 }

@@ -52,7 +52,8 @@ fn leaves_an_orphan() -> Outcome {
 /// The harness's promise for `Spawn::clone`: the child itself is in the new namespaces, time
 /// included (where unshare alone would only set time_for_children).
 fn child_starts_in_new_time_namespace() -> Outcome {
-    let parent = nsconform_harness::kind::ns_inode("self", "time").map_err(|e| nsconform_harness::Stop::skip(format!("no time namespaces: {e}")))?;
+    let parent =
+        nsconform_harness::kind::ns_inode("self", "time").map_err(|e| nsconform_harness::Stop::skip(format!("no time namespaces: {e}")))?;
     spawn(Spawn::clone(&[nsconform_harness::Kind::Time]), move |_| {
         let own = nsconform_harness::kind::ns_inode("self", "time").unwrap();
         nsconform_harness::expect_ne("the child's time namespace", parent, own)
@@ -107,10 +108,7 @@ fn main() {
     assert!(f.observed.contains("boom in the child") && f.observed.contains("runner_selftest.rs"), "{f:?}");
 
     let (verdict, _) = verdict_of(&fixture("self.abort", &[], check_process_aborts));
-    assert_eq!(
-        verdict,
-        Verdict::fail("about to abort", "the check process to report a verdict", "it died without one: killed by SIGABRT")
-    );
+    assert_eq!(verdict, Verdict::fail("about to abort", "the check process to report a verdict", "it died without one: killed by SIGABRT"));
 
     let (verdict, _) = verdict_of(&fixture("self.mismatch", &[], expectation_fails));
     assert_eq!(verdict, Verdict::fail("comparing names", "\"expected-name\"", "\"observed-name\""));

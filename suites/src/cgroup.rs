@@ -116,8 +116,10 @@ fn other_processes_relative_to_root() -> Outcome {
         // The child starts in this process's cgroups, the root of its new namespace.
         let (own, init) = (cgroups("self")?, cgroups("1")?);
         expect_that("PID 1's cgroups vs this process's", own != init, "different cgroups", "the same cgroups")?;
-        let expected: Vec<_> = own.iter().zip(&init).map(|((hierarchy, root), (_, target))| (hierarchy.clone(), relative(root, target))).collect();
-        spawn(Spawn::clone(&[Kind::Cgroup]), move |_| expect_eq("/proc/1/cgroup read inside the namespace", expected, cgroups("1")?))?.join()
+        let expected: Vec<_> =
+            own.iter().zip(&init).map(|((hierarchy, root), (_, target))| (hierarchy.clone(), relative(root, target))).collect();
+        spawn(Spawn::clone(&[Kind::Cgroup]), move |_| expect_eq("/proc/1/cgroup read inside the namespace", expected, cgroups("1")?))?
+            .join()
     };
     if own != init {
         observe()
@@ -248,7 +250,11 @@ fn parent_cgroup_shown_as_dotdot() -> Outcome {
                     (hierarchy, path.to_string())
                 })
                 .collect();
-            expect_eq(&format!("/proc/{outside}/cgroup (the scratch cgroup's parent) read inside the namespace"), expected, cgroups(&outside)?)
+            expect_eq(
+                &format!("/proc/{outside}/cgroup (the scratch cgroup's parent) read inside the namespace"),
+                expected,
+                cgroups(&outside)?,
+            )
         })?
         .join()
     })
@@ -261,12 +267,18 @@ fn cgroup2_mount_rooted_at_namespace_root() -> Outcome {
             // A tmpfs of this private mount namespace holds the mount point.
             mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
             std::fs::create_dir("/tmp/cgroup2").at("mkdir /tmp/cgroup2")?;
-            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), None::<&str>).at("mounting cgroup2 on /tmp/cgroup2")?;
+            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), None::<&str>)
+                .at("mounting cgroup2 on /tmp/cgroup2")?;
             let root_inode = std::fs::metadata("/tmp/cgroup2").at("stat /tmp/cgroup2")?.ino();
             expect_eq("inode of the new mount's root vs the scratch cgroup (the namespace root)", scratch_inode, root_inode)?;
             let procs = std::fs::read_to_string("/tmp/cgroup2/cgroup.procs").at("reading /tmp/cgroup2/cgroup.procs")?;
             let me = getpid().to_string();
-            expect_that("cgroup.procs of the mount's root", procs.lines().any(|l| l == me), format!("lists this process ({me})"), procs.replace('\n', " "))?;
+            expect_that(
+                "cgroup.procs of the mount's root",
+                procs.lines().any(|l| l == me),
+                format!("lists this process ({me})"),
+                procs.replace('\n', " "),
+            )?;
             let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
             let root = mountinfo
                 .lines()

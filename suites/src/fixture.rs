@@ -147,7 +147,10 @@ pub fn create_without_cap_sys_admin(kind: Kind) -> Outcome {
             let step = format!("after unshare(CLONE_NEWUSER | {name}) by uid {uid}");
             if kind == Kind::Pid {
                 // pid_for_children reads ENOENT until the new namespace has its init.
-                return spawn(Spawn::fork(), |_| expect_ne(&format!("/proc/self/ns/pid of the first child {step}"), before, own_ns("pid")?))?.join();
+                return spawn(Spawn::fork(), |_| {
+                    expect_ne(&format!("/proc/self/ns/pid of the first child {step}"), before, own_ns("pid")?)
+                })?
+                .join();
             }
             expect_ne(&format!("/proc/self/ns/{entry} {step}"), before, own_ns(entry)?)
         })?
@@ -159,7 +162,11 @@ pub fn create_without_cap_sys_admin(kind: Kind) -> Outcome {
             Err(e) => return Err(creation_error(&[Kind::User, kind], e, call)),
             Ok(()) => true,
         };
-        expect_errno(&format!("unshare({name}) by uid {uid} without CAP_SYS_ADMIN"), Errno::EPERM, unshare(CloneFlags::from_bits_retain(flag)))?;
+        expect_errno(
+            &format!("unshare({name}) by uid {uid} without CAP_SYS_ADMIN"),
+            Errno::EPERM,
+            unshare(CloneFlags::from_bits_retain(flag)),
+        )?;
         if clone_works {
             expect_errno(&format!("{call}({name}) by uid {uid} without CAP_SYS_ADMIN"), Errno::EPERM, try_call(flag))?;
         }

@@ -7,7 +7,7 @@ use crate::disabled::refused_when_configured_out;
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::sys::{poll_until, read_sysctl, write_sysctl};
 use nix::errno::Errno;
-use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MqAttr, MQ_OFlag};
+use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MQ_OFlag, MqAttr};
 use nix::sys::stat::Mode;
 use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
 use std::ffi::CStr;
@@ -50,14 +50,34 @@ macro_rules! isolation_checks {
 const SYSV: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC")];
 const POSIX_MQ: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_POSIX_MQUEUE")];
 
-const MSG: [Check; 3] = isolation_checks!(Object::Msg, "sysv-msg", "System V message queue",
-    "ipc_namespaces(7); msgget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
-const SEM: [Check; 3] = isolation_checks!(Object::Sem, "sysv-sem", "System V semaphore set",
-    "ipc_namespaces(7); semget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
-const SHM: [Check; 3] = isolation_checks!(Object::Shm, "sysv-shm", "System V shared memory segment",
-    "ipc_namespaces(7); shmget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c", SYSV);
-const MQ: [Check; 3] = isolation_checks!(Object::Mq, "posix-mq", "POSIX message queue",
-    "ipc_namespaces(7); mq_overview(7); do_mq_open() opens names in ipc_ns->mq_mnt, ipc/mqueue.c", POSIX_MQ);
+const MSG: [Check; 3] = isolation_checks!(
+    Object::Msg,
+    "sysv-msg",
+    "System V message queue",
+    "ipc_namespaces(7); msgget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c",
+    SYSV
+);
+const SEM: [Check; 3] = isolation_checks!(
+    Object::Sem,
+    "sysv-sem",
+    "System V semaphore set",
+    "ipc_namespaces(7); semget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c",
+    SYSV
+);
+const SHM: [Check; 3] = isolation_checks!(
+    Object::Shm,
+    "sysv-shm",
+    "System V shared memory segment",
+    "ipc_namespaces(7); shmget(2); ipcget() and ipc_findkey() over current->nsproxy->ipc_ns in ipc/util.c",
+    SYSV
+);
+const MQ: [Check; 3] = isolation_checks!(
+    Object::Mq,
+    "posix-mq",
+    "POSIX message queue",
+    "ipc_namespaces(7); mq_overview(7); do_mq_open() opens names in ipc_ns->mq_mnt, ipc/mqueue.c",
+    POSIX_MQ
+);
 
 const OTHERS: &[Check] = &[
     Check {
@@ -151,8 +171,8 @@ const OTHERS: &[Check] = &[
 ];
 
 pub const CHECKS: &[Check] = &[
-    MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2],
-    OTHERS[0], OTHERS[1], OTHERS[2], OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10], OTHERS[11],
+    MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2], OTHERS[0], OTHERS[1], OTHERS[2],
+    OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10], OTHERS[11],
 ];
 
 /// The key and the name every check uses, each in namespaces of its own.
@@ -317,7 +337,12 @@ fn same_key_distinct_objects(object: Object) -> Outcome {
         spawn(Spawn::clone(&[Kind::Ipc]), |_| {
             object.create().at(&format!("creating the {} with the same key, exclusively, in the second namespace", object.label()))?;
             let marked = object.is_marked().at(&format!("reading the {} in the second namespace", object.label()))?;
-            expect_that(&format!("content of the {} in the second namespace", object.label()), !marked, "empty (a distinct object)", "the first namespace's content")
+            expect_that(
+                &format!("content of the {} in the second namespace", object.label()),
+                !marked,
+                "empty (a distinct object)",
+                "the first namespace's content",
+            )
         })?
         .join()
     })?
@@ -419,7 +444,8 @@ fn write_ipc_sysctl(path: &str, value: &str) -> Outcome {
                 ));
             }
             // The sublevel matters only in the lines that got the backport.
-            let this = if matches!((major, minor), (6, 1) | (6, 6)) { format!("{major}.{minor}.{patch}") } else { format!("{major}.{minor}") };
+            let this =
+                if matches!((major, minor), (6, 1) | (6, 6)) { format!("{major}.{minor}.{patch}") } else { format!("{major}.{minor}") };
             Err(Stop::skip(format!(
                 "writing {path} as root of a user namespace gave {errno}: Linux {this} predates the rule that allows it ({IPC_SYSCTL_RULE})"
             )))
@@ -471,8 +497,7 @@ fn sysctls_writable_by_owning_userns_root() -> Outcome {
 }
 
 /// One SysV and one POSIX sysctl, each with a value other than its default.
-const CHANGES: [(&str, &str, &str); 2] =
-    [("/proc/sys/kernel/msgmax", "4096", "8192"), ("/proc/sys/fs/mqueue/msg_max", "5", "10")];
+const CHANGES: [(&str, &str, &str); 2] = [("/proc/sys/kernel/msgmax", "4096", "8192"), ("/proc/sys/fs/mqueue/msg_max", "5", "10")];
 
 fn sysctl_change_stays_in_namespace() -> Outcome {
     spawn(Spawn::clone(&[Kind::Ipc]), |_| {
@@ -601,7 +626,8 @@ impl Hoard {
                 let msg = Big { mtype: 1, mtext: [0x6e; 8192] };
                 for _ in 0..2048 {
                     // SAFETY: plain system calls; msg is a msgbuf with 8192 bytes of text.
-                    let id = Errno::result(unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) }).at("msgget(IPC_PRIVATE)")?;
+                    let id =
+                        Errno::result(unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) }).at("msgget(IPC_PRIVATE)")?;
                     for _ in 0..2 {
                         // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
                         Errno::result(unsafe { libc::msgsnd(id, (&msg as *const Big).cast(), 8192, libc::IPC_NOWAIT) })
@@ -613,7 +639,8 @@ impl Hoard {
             Hoard::Semaphores => {
                 for _ in 0..4096 {
                     // SAFETY: plain system call with integer arguments.
-                    Errno::result(unsafe { libc::semget(libc::IPC_PRIVATE, 100, libc::IPC_CREAT | 0o600) }).at("semget(IPC_PRIVATE, 100)")?;
+                    Errno::result(unsafe { libc::semget(libc::IPC_PRIVATE, 100, libc::IPC_CREAT | 0o600) })
+                        .at("semget(IPC_PRIVATE, 100)")?;
                 }
                 Ok(())
             }
@@ -638,9 +665,7 @@ impl Hoard {
 /// A line of /proc/meminfo, in bytes.
 fn meminfo(counter: &str) -> Result<u64, Stop> {
     let text = std::fs::read_to_string("/proc/meminfo").at("reading /proc/meminfo")?;
-    let kib = text
-        .lines()
-        .find_map(|l| l.strip_prefix(counter)?.strip_prefix(':')?.split_whitespace().next()?.parse::<u64>().ok());
+    let kib = text.lines().find_map(|l| l.strip_prefix(counter)?.strip_prefix(':')?.split_whitespace().next()?.parse::<u64>().ok());
     kib.map(|k| k * 1024).ok_or_else(|| Stop::fail("reading /proc/meminfo", format!("a {counter} line"), "none"))
 }
 
@@ -682,7 +707,11 @@ fn destroyed_with_namespace(hoard: Hoard) -> Outcome {
             &format!("{counter} of /proc/meminfo after the namespace died"),
             freed,
             format!("at least {} below its {} while the namespace lived, within 3 s", mib(MARGIN as i128), mib(alive as i128)),
-            format!("{} after 3 s ({} freed): the dead namespace's objects were not destroyed", mib(last as i128), mib(alive as i128 - last as i128)),
+            format!(
+                "{} after 3 s ({} freed): the dead namespace's objects were not destroyed",
+                mib(last as i128),
+                mib(alive as i128 - last as i128)
+            ),
         );
     }
     Err(Stop::skip(format!(
@@ -737,7 +766,9 @@ fn sysv_id_from_other_namespace_einval() -> Outcome {
         let mut ids = Vec::new();
         for object in SYSV_OBJECTS {
             object.create().at(&format!("creating a first {} in the first namespace", object.label()))?;
-            let id = object.get_key(KEY + 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600).at(&format!("creating a second {} in the first namespace", object.label()))?;
+            let id = object
+                .get_key(KEY + 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600)
+                .at(&format!("creating a second {} in the first namespace", object.label()))?;
             stat(object, id).at(&format!("IPC_STAT of the {} (id {id}) in its own namespace", object.label()))?;
             ids.push(id);
         }
@@ -751,9 +782,17 @@ fn sysv_id_from_other_namespace_einval() -> Outcome {
                     Object::Sem => "semctl",
                     _ => "shmctl",
                 };
-                expect_errno(&format!("{call}(id {foreign} of the first namespace, IPC_STAT) in the second namespace"), Errno::EINVAL, stat(object, foreign))?;
+                expect_errno(
+                    &format!("{call}(id {foreign} of the first namespace, IPC_STAT) in the second namespace"),
+                    Errno::EINVAL,
+                    stat(object, foreign),
+                )?;
             }
-            expect_errno(&format!("shmat(id {} of the first namespace) in the second namespace", ids[2]), Errno::EINVAL, shmat_detach(ids[2]))
+            expect_errno(
+                &format!("shmat(id {} of the first namespace) in the second namespace", ids[2]),
+                Errno::EINVAL,
+                shmat_detach(ids[2]),
+            )
         })?
         .join()
     })?

@@ -11,7 +11,9 @@ use crate::sys::{dev_ino, own_ns, set_effective_cap, FsSibling};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
-use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{
+    expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE,
+};
 use std::os::fd::AsFd;
 
 pub const CHECKS: &[Check] = &[
@@ -287,13 +289,19 @@ fn new_namespace_copies_mount_table() -> Outcome {
             // lists mounts in tree order (copy_tree() in fs/namespace.c), not in the creator's
             // order of mounting, so the tables are compared as sorted lists.
             let summary = |mounts: Vec<Mount>| -> Vec<String> {
-                let mut lines: Vec<String> = mounts.into_iter().map(|m| format!("{} {} {} {}", m.point, m.options, m.fstype, m.source)).collect();
+                let mut lines: Vec<String> =
+                    mounts.into_iter().map(|m| format!("{} {} {} {}", m.point, m.options, m.fstype, m.source)).collect();
                 lines.sort();
                 lines
             };
             let parent = summary(mountinfo_of(&nix::unistd::getppid().to_string())?);
             let own = summary(mountinfo_of("self")?);
-            expect_that("the parent's table includes the scratch mounts", parent.iter().any(|m| m.starts_with("/tmp/b ro,")), "/tmp/b read-only", parent.join("; "))?;
+            expect_that(
+                "the parent's table includes the scratch mounts",
+                parent.iter().any(|m| m.starts_with("/tmp/b ro,")),
+                "/tmp/b read-only",
+                parent.join("; "),
+            )?;
             expect_eq("mount points, options, types and sources of the new namespace vs its creator's", parent, own)
         })?
         .join()
@@ -521,7 +529,11 @@ fn prepare_locked_children() -> Outcome {
 }
 
 fn bind_with_locked_children_einval() -> Outcome {
-    expect_errno("non-recursive bind of /tmp/tree, whose child mount is locked", Errno::EINVAL, bind("/tmp/tree", "/tmp/target", MsFlags::empty()))?;
+    expect_errno(
+        "non-recursive bind of /tmp/tree, whose child mount is locked",
+        Errno::EINVAL,
+        bind("/tmp/tree", "/tmp/target", MsFlags::empty()),
+    )?;
     bind("/tmp/tree", "/tmp/target", MsFlags::MS_REC).at("recursive bind of /tmp/tree with its locked child")
 }
 
@@ -575,7 +587,11 @@ fn ns_file_bind_of_older_namespace_einval() -> Outcome {
     pin_to_this_cpu()?;
     in_scratch(|| {
         touch("/tmp/mntns")?;
-        expect_errno("bind-mounting the caller's own /proc/self/ns/mnt", Errno::EINVAL, bind("/proc/self/ns/mnt", "/tmp/mntns", MsFlags::empty()))?;
+        expect_errno(
+            "bind-mounting the caller's own /proc/self/ns/mnt",
+            Errno::EINVAL,
+            bind("/proc/self/ns/mnt", "/tmp/mntns", MsFlags::empty()),
+        )?;
         let creator = nix::unistd::getpid();
         spawn(Spawn::clone(&[Kind::Mnt]), move |_| {
             let older = format!("/proc/{creator}/ns/mnt");
@@ -686,7 +702,11 @@ fn pivot_root_moves_root_to_put_old() -> Outcome {
 fn pivot_root_refusals() -> Outcome {
     in_pivot_tree(|| {
         let pivot = |new: &str, old: &str| nix::unistd::pivot_root(new, old);
-        expect_errno("pivot_root(\"/new/dir\", \"/new/dir/old\"): new_root is not a mount point", Errno::EINVAL, pivot("/new/dir", "/new/dir/old"))?;
+        expect_errno(
+            "pivot_root(\"/new/dir\", \"/new/dir/old\"): new_root is not a mount point",
+            Errno::EINVAL,
+            pivot("/new/dir", "/new/dir/old"),
+        )?;
         expect_errno("pivot_root(\"/new\", \"/other\"): put_old is not under new_root", Errno::EINVAL, pivot("/new", "/other"))?;
         expect_errno("pivot_root(\"/\", \"/new/old\"): new_root is the current root", Errno::EBUSY, pivot("/", "/new/old"))?;
         expect_errno("pivot_root(\"/new/file\", \"/new/old\"): new_root is a file", Errno::ENOTDIR, pivot("/new/file", "/new/old"))?;
@@ -698,7 +718,11 @@ fn pivot_root_refusals() -> Outcome {
         spawn(Spawn::fork(), |_| {
             nix::unistd::chroot("/plain").at("chroot(\"/plain\"), a directory that is not a mount point")?;
             std::env::set_current_dir("/").at("chdir(\"/\")")?;
-            expect_errno("pivot_root(\"/new\", \"/new/old\") with a root that is not a mount point", Errno::EINVAL, pivot("/new", "/new/old"))
+            expect_errno(
+                "pivot_root(\"/new\", \"/new/old\") with a root that is not a mount point",
+                Errno::EINVAL,
+                pivot("/new", "/new/old"),
+            )
         })?
         .join()?;
         pivot("/new", "/new/old").at("pivot_root(\"/new\", \"/new/old\") after the refusals")

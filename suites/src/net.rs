@@ -10,9 +10,7 @@ use crate::netlink::{Address, Link, Rtnl, Target};
 use crate::sys::{own_ns, poll_until};
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
-use nsconform_harness::{
-    expect_eq, expect_errno, expect_that, spawn, At, Check, Child, Kind, Need, Outcome, Parent, Probe, Spawn, Stop,
-};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Child, Kind, Need, Outcome, Parent, Probe, Spawn, Stop};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -308,7 +306,8 @@ fn veth_connects_two_namespaces() -> Outcome {
         configure(&mut rtnl, "nsc-a", END_A)?;
         to_parent.sync("the pair")?;
         to_parent.recv::<()>("the order to connect")?;
-        let mut conn = TcpStream::connect_timeout(&SocketAddr::new(END_B.into(), PORT), WITHIN).at("connecting from A to B over the pair")?;
+        let mut conn =
+            TcpStream::connect_timeout(&SocketAddr::new(END_B.into(), PORT), WITHIN).at("connecting from A to B over the pair")?;
         conn.write_all(b"ping").at("writing to B")?;
         to_parent.sync("the connection")?;
         conn.set_read_timeout(Some(WITHIN)).at("setting a read timeout")?;
@@ -509,7 +508,9 @@ fn hold(keeper: Keeper, a_pid: i32, to_parent: &Parent) -> Outcome {
     to_parent.recv::<()>("the order to send from A")?;
     match &hold {
         Hold::Socket(socket) => send_to_b(socket)?,
-        Hold::NsFd(ns) => within(ns, |_| send_to_b(&UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in A")?))?.join()?,
+        Hold::NsFd(ns) => {
+            within(ns, |_| send_to_b(&UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).at("creating a UDP socket in A")?))?.join()?
+        }
     }
     to_parent.recv::<()>("the order to let A go")?;
     drop(hold);
@@ -681,7 +682,8 @@ fn physical_device_returns_to_initial() -> Outcome {
     moved?;
     // From here on the device is away: whatever fails, wait for the kernel to bring it back
     // before reporting, so that no later check or host snapshot misses it.
-    let left = expect_errno(&format!("looking up {} in the initial namespace after the move", nic.name), Errno::ENODEV, rtnl.link(&nic.name));
+    let left =
+        expect_errno(&format!("looking up {} in the initial namespace after the move", nic.name), Errno::ENODEV, rtnl.link(&nic.name));
     let seen = x.send("the news that the device moved", &()).and_then(|_| x.join());
     let mut back = None;
     poll_until(WITHIN, || {

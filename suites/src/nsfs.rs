@@ -11,7 +11,9 @@ use crate::sys::{dev_ino, errno_result, fd_inode, idle, outer_pid, own_ns, pidfd
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nsconform_harness::host::facts;
-use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{
+    expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop, DEFAULT_DEADLINE,
+};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -456,7 +458,11 @@ fn join_kept_uts(ns: File, inode: u64) -> Outcome {
     spawn(Spawn::fork(), move |_| {
         setns(&ns, libc::CLONE_NEWUTS).at("setns into the UTS namespace whose processes exited")?;
         expect_eq("/proc/self/ns/uts after setns", inode, own_ns("uts")?)?;
-        expect_eq("the hostname after setns", KEPT_HOSTNAME.to_string(), nix::unistd::gethostname().at("gethostname")?.to_string_lossy().into_owned())
+        expect_eq(
+            "the hostname after setns",
+            KEPT_HOSTNAME.to_string(),
+            nix::unistd::gethostname().at("gethostname")?.to_string_lossy().into_owned(),
+        )
     })?
     .join()
 }
@@ -499,7 +505,8 @@ fn setns_mismatched_nstype_einval() -> Outcome {
 fn setns_non_namespace_fd_einval() -> Outcome {
     spawn(Spawn::fork(), |_| {
         // SAFETY: plain system call with a valid name; on success we own the fd.
-        let fd = errno_result(unsafe { libc::memfd_create(c"nsconform".as_ptr(), libc::MFD_CLOEXEC) } as libc::c_long).at("memfd_create")?;
+        let fd =
+            errno_result(unsafe { libc::memfd_create(c"nsconform".as_ptr(), libc::MFD_CLOEXEC) } as libc::c_long).at("memfd_create")?;
         // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
         let file = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         expect_errno("setns(a memfd, 0)", Errno::EINVAL, setns(&file, 0))?;
@@ -529,7 +536,11 @@ fn setns_pidfd_joins_several_kinds() -> Outcome {
         setns(&pidfd, libc::CLONE_NEWUTS | libc::CLONE_NEWIPC).at("setns(pidfd, CLONE_NEWUTS | CLONE_NEWIPC)")?;
         expect_eq("/proc/self/ns/uts after setns", uts, own_ns("uts")?)?;
         expect_eq("/proc/self/ns/ipc after setns", ipc, own_ns("ipc")?)?;
-        expect_eq("the hostname after setns", KEPT_HOSTNAME.to_string(), nix::unistd::gethostname().at("gethostname")?.to_string_lossy().into_owned())
+        expect_eq(
+            "the hostname after setns",
+            KEPT_HOSTNAME.to_string(),
+            nix::unistd::gethostname().at("gethostname")?.to_string_lossy().into_owned(),
+        )
     })?
     .join()?;
     owner.send("the order to exit", &())?;
@@ -549,7 +560,11 @@ fn setns_pidfd_all_or_nothing() -> Outcome {
         // The joiner is PID 1 of a child PID namespace: the owner's is its parent.
         spawn(Spawn::clone(&[Kind::Pid]), move |_| {
             let before = own_ns("uts")?;
-            expect_errno("setns(pidfd, CLONE_NEWUTS | CLONE_NEWPID) with an ancestor PID namespace", Errno::EINVAL, setns(&pidfd, libc::CLONE_NEWUTS | libc::CLONE_NEWPID))?;
+            expect_errno(
+                "setns(pidfd, CLONE_NEWUTS | CLONE_NEWPID) with an ancestor PID namespace",
+                Errno::EINVAL,
+                setns(&pidfd, libc::CLONE_NEWUTS | libc::CLONE_NEWPID),
+            )?;
             expect_eq("/proc/self/ns/uts after the refused setns", before, own_ns("uts")?)?;
             setns(&pidfd, libc::CLONE_NEWUTS).at("setns(pidfd, CLONE_NEWUTS) alone")?;
             expect_eq("/proc/self/ns/uts after setns(pidfd, CLONE_NEWUTS)", uts, own_ns("uts")?)
@@ -580,7 +595,10 @@ fn setns_pidfd_reaped_esrch() -> Outcome {
     target.join()?;
     // CLONE_NEWNS: the one kind that cannot be configured out (check_setns_flags() rejects
     // the flags of unconfigured kinds with EINVAL before the task is looked up).
-    spawn(Spawn::fork(), move |_| expect_errno("setns(pidfd of a reaped process, CLONE_NEWNS)", Errno::ESRCH, setns(&pidfd, libc::CLONE_NEWNS)))?.join()
+    spawn(Spawn::fork(), move |_| {
+        expect_errno("setns(pidfd of a reaped process, CLONE_NEWNS)", Errno::ESRCH, setns(&pidfd, libc::CLONE_NEWNS))
+    })?
+    .join()
 }
 
 fn setns_own_user_namespace_einval() -> Outcome {
@@ -590,7 +608,11 @@ fn setns_own_user_namespace_einval() -> Outcome {
         let own = open_ns("self", "user")?;
         expect_errno("setns(/proc/self/ns/user, CLONE_NEWUSER)", Errno::EINVAL, setns(&own, libc::CLONE_NEWUSER))?;
         expect_errno("setns(/proc/self/ns/user, 0)", Errno::EINVAL, setns(&own, 0))?;
-        expect_errno("setns(pidfd of a process in the same user namespace, CLONE_NEWUSER)", Errno::EINVAL, setns(&pidfd, libc::CLONE_NEWUSER))
+        expect_errno(
+            "setns(pidfd of a process in the same user namespace, CLONE_NEWUSER)",
+            Errno::EINVAL,
+            setns(&pidfd, libc::CLONE_NEWUSER),
+        )
     })?
     .join()?;
     sibling.send("the order to exit", &())?;
@@ -663,7 +685,9 @@ fn setns_without_cap_sys_admin(kind: Kind) -> Outcome {
         })?
         .join()?;
         spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
-            let step = format!("setns into a {kind} namespace by root of a sibling user namespace, without CAP_SYS_ADMIN in the namespace's owner");
+            let step = format!(
+                "setns into a {kind} namespace by root of a sibling user namespace, without CAP_SYS_ADMIN in the namespace's owner"
+            );
             expect_errno(&step, Errno::EPERM, setns(&ns, kind.flag()))
         })?
         .join()?;
@@ -682,7 +706,8 @@ fn setns_pid_own_or_descendant_only() -> Outcome {
     // In a PID namespace of our own (see setns_pidfd_all_or_nothing); /proc is the outer one,
     // so processes are named by their outermost pid.
     spawn(Spawn::clone(&[Kind::Pid]), |_| {
-        let mut descendant = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| to_parent.send("its outer pid", &outer_pid()?).and_then(|_| idle(to_parent)))?;
+        let mut descendant =
+            spawn(Spawn::clone(&[Kind::Pid]), |to_parent| to_parent.send("its outer pid", &outer_pid()?).and_then(|_| idle(to_parent)))?;
         let child_ns = open_ns(descendant.recv::<i32>("its outer pid")?, "pid")?;
         let child_inode = fd_inode(&child_ns)?;
         let for_sibling = child_ns.try_clone().at("duplicating the namespace fd")?;
@@ -736,7 +761,11 @@ fn ioctl_get_userns_gives_owner() -> Outcome {
 fn ioctl_get_userns_eperm_outside_scope() -> Outcome {
     let ours = open_ns("self", "mnt")?;
     spawn(Spawn::clone(&[Kind::User]), move |_| {
-        expect_errno("NS_GET_USERNS on the parent's mount namespace from a child user namespace", Errno::EPERM, related(&ours, NS_GET_USERNS).map(drop))
+        expect_errno(
+            "NS_GET_USERNS on the parent's mount namespace from a child user namespace",
+            Errno::EPERM,
+            related(&ours, NS_GET_USERNS).map(drop),
+        )
     })?
     .join()
 }
@@ -812,10 +841,18 @@ fn ioctl_get_mntns_id() -> Outcome {
     })?;
     let theirs = child.recv::<u64>("its id")?;
     expect_ne("the id of a new mount namespace vs ours", own, theirs)?;
-    expect_eq("NS_GET_MNTNS_ID through /proc/PID/ns/mnt of the child vs its own reading", Ok(theirs), id_of(&open_ns(child.pid(), "mnt")?, NS_GET_MNTNS_ID))?;
+    expect_eq(
+        "NS_GET_MNTNS_ID through /proc/PID/ns/mnt of the child vs its own reading",
+        Ok(theirs),
+        id_of(&open_ns(child.pid(), "mnt")?, NS_GET_MNTNS_ID),
+    )?;
     let other = configured_kinds().into_iter().find(|k| *k != Kind::Mnt);
     if let Some(kind) = other {
-        expect_errno(&format!("NS_GET_MNTNS_ID on /proc/self/ns/{kind}"), Errno::EINVAL, id_of(&open_ns("self", kind.name())?, NS_GET_MNTNS_ID))?;
+        expect_errno(
+            &format!("NS_GET_MNTNS_ID on /proc/self/ns/{kind}"),
+            Errno::EINVAL,
+            id_of(&open_ns("self", kind.name())?, NS_GET_MNTNS_ID),
+        )?;
     }
     child.send("the order to exit", &())?;
     child.join()
@@ -883,7 +920,11 @@ fn setns_mnt_needs_cap_sys_chroot() -> Outcome {
     spawn(Spawn::fork(), |_| {
         let own = own_ns("mnt")?;
         set_effective_cap(CAP_SYS_CHROOT, false).at("clearing CAP_SYS_CHROOT from the effective set")?;
-        expect_errno("setns into a mount namespace without CAP_SYS_CHROOT (CAP_SYS_ADMIN held)", Errno::EPERM, setns(&ns, libc::CLONE_NEWNS))?;
+        expect_errno(
+            "setns into a mount namespace without CAP_SYS_CHROOT (CAP_SYS_ADMIN held)",
+            Errno::EPERM,
+            setns(&ns, libc::CLONE_NEWNS),
+        )?;
         expect_eq("/proc/self/ns/mnt after the refused setns", own, own_ns("mnt")?)?;
         set_effective_cap(CAP_SYS_CHROOT, true).at("raising CAP_SYS_CHROOT again from the permitted set")?;
         setns(&ns, libc::CLONE_NEWNS).at("setns into the mount namespace with CAP_SYS_CHROOT")?;
@@ -901,10 +942,18 @@ fn setns_mnt_shared_fs_einval() -> Outcome {
     spawn(Spawn::fork(), |_| {
         let own = own_ns("mnt")?;
         let sibling = FsSibling::spawn()?;
-        expect_errno("setns into a mount namespace while a clone(CLONE_FS) sibling shares the fs_struct", Errno::EINVAL, setns(&ns, libc::CLONE_NEWNS))?;
+        expect_errno(
+            "setns into a mount namespace while a clone(CLONE_FS) sibling shares the fs_struct",
+            Errno::EINVAL,
+            setns(&ns, libc::CLONE_NEWNS),
+        )?;
         sibling.finish()?;
         with_second_thread(|| {
-            expect_errno("setns into a mount namespace by a process with two threads (they share the fs_struct)", Errno::EINVAL, setns(&ns, libc::CLONE_NEWNS))
+            expect_errno(
+                "setns into a mount namespace by a process with two threads (they share the fs_struct)",
+                Errno::EINVAL,
+                setns(&ns, libc::CLONE_NEWNS),
+            )
         })?;
         expect_eq("/proc/self/ns/mnt after the refused setns", own, own_ns("mnt")?)?;
         setns(&ns, libc::CLONE_NEWNS).at("setns into the mount namespace once the sibling and the thread are gone")?;
@@ -921,7 +970,9 @@ fn setns_time_multithreaded_eusers() -> Outcome {
     let inode = fd_inode(&ns)?;
     spawn(Spawn::fork(), |_| {
         let own = own_ns("time")?;
-        with_second_thread(|| expect_errno("setns into a time namespace by a process with two threads", Errno::EUSERS, setns(&ns, libc::CLONE_NEWTIME)))?;
+        with_second_thread(|| {
+            expect_errno("setns into a time namespace by a process with two threads", Errno::EUSERS, setns(&ns, libc::CLONE_NEWTIME))
+        })?;
         expect_eq("/proc/self/ns/time_for_children after the refused setns", own, own_ns("time_for_children")?)?;
         setns(&ns, libc::CLONE_NEWTIME).at("setns into the time namespace once the second thread is gone")?;
         expect_eq("/proc/self/ns/time after setns", inode, own_ns("time")?)

@@ -8,7 +8,9 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{
+    expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, Stop, DEFAULT_DEADLINE,
+};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -315,11 +317,7 @@ fn init_death_kills_namespace() -> Outcome {
         to_parent.send("the outsider's pid", &outsider.pid().as_raw())?;
         to_parent.recv::<()>("the news that init was told to exit")?;
         let (code, status) = crate::sys::peek_exit(outsider.pid().as_raw()).at("waitid(WEXITED | WNOWAIT) on the outsider")?;
-        expect_eq(
-            "how the outsider ended (si_code, si_status of waitid)",
-            (libc::CLD_KILLED, libc::SIGKILL),
-            (code, status),
-        )?;
+        expect_eq("how the outsider ended (si_code, si_status of waitid)", (libc::CLD_KILLED, libc::SIGKILL), (code, status))?;
         to_parent.sync("the outsider's death")?;
         to_parent.recv::<()>("the order to reap the outsider")?;
         outsider.wait_status().map(drop)
@@ -494,7 +492,12 @@ fn procfs_shows_only_namespace_pids() -> Outcome {
         expect_eq("the pids /proc lists", std::collections::BTreeSet::from([1, second_pid]), listed_pids("/proc")?)?;
         if outside != 1 && outside != second_pid {
             let found = std::path::Path::new(&format!("/proc/{outside}")).exists();
-            expect_that(&format!("/proc/{outside}, the pid of the namespace's parent process outside"), !found, "no such entry", "it exists")?;
+            expect_that(
+                &format!("/proc/{outside}, the pid of the namespace's parent process outside"),
+                !found,
+                "no such entry",
+                "it exists",
+            )?;
         }
         second.send("the order to exit", &())?;
         second.join()
@@ -525,11 +528,21 @@ fn procfs_options_per_mount() -> Outcome {
         let exists = |path: &str| std::path::Path::new(path).exists();
         expect_that("/tmp/subset/1 (a pid entry under subset=pid)", exists("/tmp/subset/1"), "exists", "missing")?;
         expect_that("/tmp/subset/meminfo under subset=pid", !exists("/tmp/subset/meminfo"), "no such entry", "it exists")?;
-        expect_that("/tmp/full/meminfo on the mount without options", exists("/tmp/full/meminfo"), "exists", "missing: the other mount's subset=pid applies")?;
+        expect_that(
+            "/tmp/full/meminfo on the mount without options",
+            exists("/tmp/full/meminfo"),
+            "exists",
+            "missing: the other mount's subset=pid applies",
+        )?;
         let (subset, full) = (super_options("/tmp/subset")?, super_options("/tmp/full")?);
         for option in ["subset=pid", "hidepid=invisible"] {
             expect_that(&format!("{option} in the options of /tmp/subset"), subset.iter().any(|o| o == option), option, subset.join(","))?;
-            expect_that(&format!("{option} in the options of /tmp/full"), !full.iter().any(|o| o == option), format!("no {option}"), full.join(","))?;
+            expect_that(
+                &format!("{option} in the options of /tmp/full"),
+                !full.iter().any(|o| o == option),
+                format!("no {option}"),
+                full.join(","),
+            )?;
         }
         Ok(())
     })?

@@ -55,7 +55,8 @@ pub fn pidfd_probe(fd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
 /// answers a flag. A child that should not have been created leaves at once.
 pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
     // SAFETY: check processes are single-threaded; the child only calls _exit.
-    let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })?;
+    let pid =
+        errno_result(unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })?;
     if pid == 0 {
         // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
         unsafe { libc::_exit(0) }
@@ -232,8 +233,10 @@ impl FsSibling {
         let (answer_r, answer_w) = nix::unistd::pipe().setup("a pipe from the CLONE_FS sibling")?;
         // SAFETY: check processes are single-threaded; without CLONE_VM a null stack gives the
         // child a copy of ours, as fork does.
-        let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone, (libc::CLONE_FS | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })
-            .at("clone(CLONE_FS)")?;
+        let pid = errno_result(unsafe {
+            libc::syscall(libc::SYS_clone, (libc::CLONE_FS | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        })
+        .at("clone(CLONE_FS)")?;
         if pid == 0 {
             drop((ask_w, answer_r));
             // SAFETY: prctl with integer arguments: the sibling dies with its creator.
@@ -343,7 +346,8 @@ mod tests {
     fn reads_debian_upstream_versions() {
         let debian = "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.135-1 (2025-04-25)\n";
         assert_eq!(debian_upstream_version(debian), Some((6, 1, 135)));
-        let plain = "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
+        let plain =
+            "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
         assert_eq!(debian_upstream_version(plain), None);
     }
 }

@@ -12,7 +12,9 @@ use nix::unistd::Pid;
 use nsconform_harness::host::facts;
 use nsconform_harness::process::creation_error;
 use nsconform_harness::userns::become_root;
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{
+    expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE,
+};
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -145,10 +147,8 @@ const MONOTONIC: &[Clock] = &[
     Clock { id: libc::CLOCK_MONOTONIC_RAW, name: "CLOCK_MONOTONIC_RAW" },
     Clock { id: libc::CLOCK_MONOTONIC_COARSE, name: "CLOCK_MONOTONIC_COARSE" },
 ];
-const BOOTTIME: &[Clock] = &[
-    Clock { id: libc::CLOCK_BOOTTIME, name: "CLOCK_BOOTTIME" },
-    Clock { id: libc::CLOCK_BOOTTIME_ALARM, name: "CLOCK_BOOTTIME_ALARM" },
-];
+const BOOTTIME: &[Clock] =
+    &[Clock { id: libc::CLOCK_BOOTTIME, name: "CLOCK_BOOTTIME" }, Clock { id: libc::CLOCK_BOOTTIME_ALARM, name: "CLOCK_BOOTTIME_ALARM" }];
 const REALTIME: &[Clock] = &[
     Clock { id: libc::CLOCK_REALTIME, name: "CLOCK_REALTIME" },
     Clock { id: libc::CLOCK_REALTIME_COARSE, name: "CLOCK_REALTIME_COARSE" },
@@ -207,7 +207,12 @@ fn read_clock(clock: libc::clockid_t, syscall: bool) -> Result<i64, Errno> {
 fn read_all(clocks: &[Clock]) -> Result<Vec<[i64; 2]>, Stop> {
     clocks
         .iter()
-        .map(|c| Ok([read_clock(c.id, false).at(&format!("clock_gettime({})", c.name))?, read_clock(c.id, true).at(&format!("syscall clock_gettime({})", c.name))?]))
+        .map(|c| {
+            Ok([
+                read_clock(c.id, false).at(&format!("clock_gettime({})", c.name))?,
+                read_clock(c.id, true).at(&format!("syscall clock_gettime({})", c.name))?,
+            ])
+        })
         .collect()
 }
 
@@ -222,13 +227,23 @@ fn uptime_centis(text: &str) -> Result<i64, Stop> {
 /// Fails unless `observed` (ns) lies within [low, high] shifted by `offset` seconds.
 fn expect_shifted(what: &str, low: i64, high: i64, offset: i64, observed: i64) -> Outcome {
     let (low, high) = (low + offset * NSEC_PER_SEC, high + offset * NSEC_PER_SEC);
-    expect_that(what, (low..=high).contains(&observed), format!("between {low} and {high} ns (offset {offset} s)"), format!("{observed} ns"))
+    expect_that(
+        what,
+        (low..=high).contains(&observed),
+        format!("between {low} and {high} ns (offset {offset} s)"),
+        format!("{observed} ns"),
+    )
 }
 
 fn expect_uptime_shifted(what: &str, low: i64, high: i64, offset: i64, centis: i64) -> Outcome {
     let to_centis = |ns: i64| (ns + offset * NSEC_PER_SEC) / (NSEC_PER_SEC / 100);
     let (low, high) = (to_centis(low), to_centis(high));
-    expect_that(what, (low..=high).contains(&centis), format!("between {low} and {high} hundredths (offset {offset} s)"), format!("{centis}"))
+    expect_that(
+        what,
+        (low..=high).contains(&centis),
+        format!("between {low} and {high} hundredths (offset {offset} s)"),
+        format!("{centis}"),
+    )
 }
 
 /// Forks a child into the pending time namespace. What it reads of `clocks` (and, with
@@ -251,7 +266,13 @@ fn child_sees_shift(clocks: &[Clock], offset: i64) -> Outcome {
     expect_eq("the child's time namespace vs its parent's time_for_children", pending, ns)?;
     for (i, clock) in clocks.iter().enumerate() {
         for (k, how) in ["clock_gettime (vDSO)", "the clock_gettime system call"].iter().enumerate() {
-            expect_shifted(&format!("{} read in the namespace through {how}", clock.name), before[i][0], after[i][1], offset, inside[i][k])?;
+            expect_shifted(
+                &format!("{} read in the namespace through {how}", clock.name),
+                before[i][0],
+                after[i][1],
+                offset,
+                inside[i][k],
+            )?;
         }
     }
     if clocks.iter().any(|c| c.id == libc::CLOCK_BOOTTIME) {
@@ -446,9 +467,12 @@ fn thread_after_unshare() -> Outcome {
     spawn(Spawn::fork(), |_| {
         let own = own_ns("time")?;
         enter_for_children()?;
-        let created = std::thread::Builder::new().spawn(|| nsconform_harness::kind::ns_inode("thread-self", "time").map_err(|e| e.to_string()));
+        let created =
+            std::thread::Builder::new().spawn(|| nsconform_harness::kind::ns_inode("thread-self", "time").map_err(|e| e.to_string()));
         match created {
-            Err(e) => refused_before_vm_sharing("pthread_create after unshare(CLONE_NEWTIME)", Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            Err(e) => {
+                refused_before_vm_sharing("pthread_create after unshare(CLONE_NEWTIME)", Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            }
             Ok(thread) => {
                 let ino = thread.join().map_err(|_| Stop::fail("joining the thread", "its answer", "it panicked"))?;
                 let ino = ino.map_err(|e| Stop::fail("reading /proc/thread-self/ns/time in the thread", "an inode", e))?;
@@ -507,7 +531,11 @@ fn clone3_creates_namespace() -> Outcome {
 
 fn refused_when_configured_out() -> Outcome {
     spawn(Spawn::fork(), |_| {
-        expect_errno("unshare(CLONE_NEWTIME)", Errno::EINVAL, nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)))?;
+        expect_errno(
+            "unshare(CLONE_NEWTIME)",
+            Errno::EINVAL,
+            nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+        )?;
         match clone3_newtime() {
             // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             Ok(0) => unsafe { libc::_exit(0) },

@@ -5,9 +5,9 @@
 //! Checks whose meaning depends on being uid 0 with every capability first become root of a
 //! user namespace of their own (`as_root_of_own_userns`), so root and ordinary users see alike.
 
-use crate::nsfs::{related, NS_GET_USERNS};
 use crate::disabled::refused_when_configured_out;
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
+use crate::nsfs::{related, NS_GET_USERNS};
 use crate::sys::{own_ns, try_clone, with_second_thread, write_file, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -29,7 +29,9 @@ macro_rules! limit_check {
             id: $id,
             statement: concat!("user.", $sysctl, " (lowered to 1 inside a child user namespace) refuses a second namespace with ENOSPC"),
             reference: concat!(
-                "namespaces(7) /proc/sys/user/", $sysctl, "; inc_ucount() in kernel/ucount.c checks the limit of every ancestor user namespace"
+                "namespaces(7) /proc/sys/user/",
+                $sysctl,
+                "; inc_ucount() in kernel/ucount.c checks the limit of every ancestor user namespace"
             ),
             needs: &[Need::Kind(Kind::User), Need::Kind($kind)],
             deadline: DEFAULT_DEADLINE,
@@ -274,19 +276,34 @@ fn owner_without_capabilities_maps_and_joins() -> Outcome {
         let proc = format!("/proc/{}", child.pid());
         // Each rule with its control: the refused line first (a refusal leaves the map unwritten).
         let other = uid.wrapping_add(1);
-        expect_errno(&format!("the owner (uid {uid}) mapping uid {other}, not its own"), Errno::EPERM, write_file(&format!("{proc}/uid_map"), &format!("0 {other} 1")))?;
-        write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("the owner (uid {uid}, no capabilities) writing \"0 {uid} 1\" to the child's uid_map"))?;
+        expect_errno(
+            &format!("the owner (uid {uid}) mapping uid {other}, not its own"),
+            Errno::EPERM,
+            write_file(&format!("{proc}/uid_map"), &format!("0 {other} 1")),
+        )?;
+        write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1"))
+            .at(&format!("the owner (uid {uid}, no capabilities) writing \"0 {uid} 1\" to the child's uid_map"))?;
         if inherited.trim() == "allow" {
-            expect_errno("the owner writing the child's gid_map while setgroups is \"allow\"", Errno::EPERM, write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")))?;
+            expect_errno(
+                "the owner writing the child's gid_map while setgroups is \"allow\"",
+                Errno::EPERM,
+                write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")),
+            )?;
         }
         write_file(&format!("{proc}/setgroups"), "deny").at("the owner writing \"deny\" to the child's setgroups")?;
-        write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("the owner writing \"0 {gid} 1\" to the child's gid_map"))?;
+        write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1"))
+            .at(&format!("the owner writing \"0 {gid} 1\" to the child's gid_map"))?;
         child.sync("the owner's writes")?;
         let ns = File::open(format!("{proc}/ns/user")).at(&format!("opening {proc}/ns/user"))?;
-        setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).at("setns into the child's user namespace by its owner, which holds no capabilities")?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER)
+            .at("setns into the child's user namespace by its owner, which holds no capabilities")?;
         expect_eq("geteuid() of the owner after joining", 0, geteuid().as_raw())?;
         for set in ["CapPrm", "CapEff"] {
-            expect_eq(&format!("{set} of the owner after joining (cap_last_cap {last})"), format!("{full:#x}"), format!("{:#x}", cap_set(set)?))?;
+            expect_eq(
+                &format!("{set} of the owner after joining (cap_last_cap {last})"),
+                format!("{full:#x}"),
+                format!("{:#x}", cap_set(set)?),
+            )?;
         }
         child.sync("the owner's join")?;
         child.join()
@@ -299,8 +316,16 @@ fn no_capabilities_over_parent_objects() -> Outcome {
         spawn(Spawn::clone(&[Kind::User]).map_root(), move |_| {
             let admin = cap_set("CapEff")? & (1 << nsconform_harness::host::CAP_SYS_ADMIN) != 0;
             expect_that("CapEff in the new user namespace", admin, "CAP_SYS_ADMIN", "missing")?;
-            expect_errno("sethostname in the UTS namespace the parent user namespace owns", Errno::EPERM, nix::unistd::sethostname("nsconform-denied"))?;
-            expect_errno("setns into the UTS namespace the parent user namespace owns", Errno::EPERM, setns(parents_uts.as_fd(), CloneFlags::CLONE_NEWUTS))?;
+            expect_errno(
+                "sethostname in the UTS namespace the parent user namespace owns",
+                Errno::EPERM,
+                nix::unistd::sethostname("nsconform-denied"),
+            )?;
+            expect_errno(
+                "setns into the UTS namespace the parent user namespace owns",
+                Errno::EPERM,
+                setns(parents_uts.as_fd(), CloneFlags::CLONE_NEWUTS),
+            )?;
             enter(&[Kind::Uts])?;
             nix::unistd::sethostname("nsconform-own").at("sethostname in a UTS namespace the new user namespace owns")
         })?
@@ -496,7 +521,8 @@ fn setgroups_deny_after_gid_map_eperm() -> Outcome {
         child.sync("the child's new user namespace")?;
         control.sync("the control child's new user namespace")?;
         let pid = child.pid();
-        write_file(&format!("/proc/{}/setgroups", control.pid()), "deny").at("the parent writing \"deny\" to a child's setgroups before its gid_map (control)")?;
+        write_file(&format!("/proc/{}/setgroups", control.pid()), "deny")
+            .at("the parent writing \"deny\" to a child's setgroups before its gid_map (control)")?;
         write_file(&format!("/proc/{pid}/gid_map"), "0 0 1").at("the parent writing the child's gid_map")?;
         expect_errno("writing \"deny\" to setgroups after gid_map", Errno::EPERM, write_file(&format!("/proc/{pid}/setgroups"), "deny"))?;
         child.sync("the end of the parent's writes")?;
@@ -603,7 +629,12 @@ fn unshare_multithreaded_einval() -> Outcome {
             expect_eq("/proc/self/ns/user after the refused unshare", own, own_ns("user")?)
         })?;
         unshare(CloneFlags::CLONE_NEWUSER).at("unshare(CLONE_NEWUSER) by the same process once its second thread is gone")?;
-        expect_that("/proc/self/ns/user after unshare(CLONE_NEWUSER)", own_ns("user")? != own, format!("an inode other than {own}"), "the same inode")
+        expect_that(
+            "/proc/self/ns/user after unshare(CLONE_NEWUSER)",
+            own_ns("user")? != own,
+            format!("an inode other than {own}"),
+            "the same inode",
+        )
     })?
     .join()
 }
@@ -616,7 +647,8 @@ fn clone_with_clone_fs_einval() -> Outcome {
 fn creation_in_chroot_eperm() -> Outcome {
     // A new mount namespace with a tmpfs on /tmp to chroot into.
     spawn(Spawn::clone(&[Kind::Mnt]), |_| {
-        nix::mount::mount(Some("nsconform"), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64k")).at("mounting a tmpfs on /tmp")?;
+        nix::mount::mount(Some("nsconform"), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64k"))
+            .at("mounting a tmpfs on /tmp")?;
         try_clone(libc::CLONE_NEWUSER).at("clone(CLONE_NEWUSER) before the chroot")?;
         nix::unistd::chroot("/tmp").at("chroot(\"/tmp\")")?;
         std::env::set_current_dir("/").at("chdir(\"/\")")?;

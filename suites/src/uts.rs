@@ -150,7 +150,11 @@ fn invisible_to_child(name: Name) -> Outcome {
         let mut child = spawn(Spawn::clone(&[Kind::Uts]), |to_parent| {
             to_parent.sync("the child's start")?;
             to_parent.sync("the parent's change")?;
-            expect_eq(&format!("the child's {} after the parent changed its own", name.label()), "nsconform-before".to_string(), name.get()?)
+            expect_eq(
+                &format!("the child's {} after the parent changed its own", name.label()),
+                "nsconform-before".to_string(),
+                name.get()?,
+            )
         })?;
         child.sync("the child's start")?;
         name.set("nsconform-after")?;
@@ -179,8 +183,16 @@ fn set_needs_cap_in_owner() -> Outcome {
             let has_admin = nsconform_harness::host::has_effective_cap(nsconform_harness::host::CAP_SYS_ADMIN)
                 .map_err(|e| Stop::fail("reading CapEff", "a capability mask", e))?;
             expect_that("CapEff in the new user namespace", has_admin, "CAP_SYS_ADMIN", "missing")?;
-            expect_errno("sethostname from a user namespace that does not own the UTS namespace", Errno::EPERM, Name::Host.try_set("nsconform-denied"))?;
-            expect_errno("setdomainname from a user namespace that does not own the UTS namespace", Errno::EPERM, Name::Domain.try_set("denied.nsconform.test"))
+            expect_errno(
+                "sethostname from a user namespace that does not own the UTS namespace",
+                Errno::EPERM,
+                Name::Host.try_set("nsconform-denied"),
+            )?;
+            expect_errno(
+                "setdomainname from a user namespace that does not own the UTS namespace",
+                Errno::EPERM,
+                Name::Domain.try_set("denied.nsconform.test"),
+            )
         })?
         .join()
     })?

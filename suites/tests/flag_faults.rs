@@ -30,18 +30,18 @@ fn filter(flag: libc::c_int, unshare_errno: i32, clone_errno: i32) -> Vec<libc::
     const JSET: u16 = 0x45;
     const RET: u16 = 0x06;
     vec![
-        stmt(LD_W_ABS, 4),                                  // 0: arch
-        jump(JEQ, AUDIT_ARCH_X86_64, 0, 9),                 // 1: other arch: allow
-        stmt(LD_W_ABS, 0),                                  // 2: syscall number
-        jump(JEQ, libc::SYS_unshare as u32, 1, 0),          // 3
-        jump(JEQ, libc::SYS_clone as u32, 3, 6),            // 4
-        stmt(LD_W_ABS, 16),                                 // 5: unshare flags
-        jump(JSET, flag as u32, 0, 4),                      // 6
-        stmt(RET, RET_ERRNO | unshare_errno as u32),        // 7
-        stmt(LD_W_ABS, 16),                                 // 8: clone flags
-        jump(JSET, flag as u32, 0, 1),                      // 9
-        stmt(RET, RET_ERRNO | clone_errno as u32),          // 10
-        stmt(RET, RET_ALLOW),                               // 11
+        stmt(LD_W_ABS, 4),                           // 0: arch
+        jump(JEQ, AUDIT_ARCH_X86_64, 0, 9),          // 1: other arch: allow
+        stmt(LD_W_ABS, 0),                           // 2: syscall number
+        jump(JEQ, libc::SYS_unshare as u32, 1, 0),   // 3
+        jump(JEQ, libc::SYS_clone as u32, 3, 6),     // 4
+        stmt(LD_W_ABS, 16),                          // 5: unshare flags
+        jump(JSET, flag as u32, 0, 4),               // 6
+        stmt(RET, RET_ERRNO | unshare_errno as u32), // 7
+        stmt(LD_W_ABS, 16),                          // 8: clone flags
+        jump(JSET, flag as u32, 0, 1),               // 9
+        stmt(RET, RET_ERRNO | clone_errno as u32),   // 10
+        stmt(RET, RET_ALLOW),                        // 11
     ]
 }
 

@@ -15,10 +15,8 @@ const REPORT_END: &[&str] = &["---[ end Kernel panic", "Kernel Offset:"];
 pub fn panic_lines(log: &str) -> Option<Vec<String>> {
     let lines: Vec<&str> = log.lines().map(|l| l.trim_end_matches('\r')).collect();
     let at = lines.iter().position(|l| l.contains(PANIC))?;
-    let start = (at.saturating_sub(40)..at)
-        .rev()
-        .find(|&i| REPORT_START.iter().any(|m| lines[i].contains(m)))
-        .unwrap_or(at.saturating_sub(3));
+    let start =
+        (at.saturating_sub(40)..at).rev().find(|&i| REPORT_START.iter().any(|m| lines[i].contains(m))).unwrap_or(at.saturating_sub(3));
     let last = lines.len().min(at + 31) - 1;
     let end = (at..=last).find(|&i| REPORT_END.iter().any(|m| lines[i].contains(m))).unwrap_or(last);
     Some(lines[start..=end].iter().map(|l| l.to_string()).collect())

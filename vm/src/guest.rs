@@ -61,7 +61,8 @@ pub fn init(checks: &[Check]) -> ! {
 
 /// The first network device backed by hardware (a `device` link in sysfs): the runner's NIC.
 fn physical_nic() -> Option<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir("/sys/class/net").ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names.into_iter().find(|n| std::path::Path::new(&format!("/sys/class/net/{n}/device")).exists())
 }

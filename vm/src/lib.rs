@@ -7,19 +7,19 @@ pub mod guest;
 pub mod initramfs;
 pub mod kernel;
 pub mod matrix;
-pub mod mutants;
 pub mod modules;
+pub mod mutants;
 pub mod outcome;
 pub mod pack;
 pub mod qemu;
 pub mod results;
 
 use kernel::{Kernel, Spec};
-use nsconform_harness::report::{Provenance, terminal, Format, Record, Run, Verdict};
+use nsconform_harness::report::{terminal, Format, Provenance, Record, Run, Verdict};
+use nsconform_harness::stream::{Event, PROTOCOL};
 use nsconform_harness::{Check, Need};
 use outcome::{progress, Exit, Failure, EXIT_CODES};
 use qemu::{Accel, Machine};
-use nsconform_harness::stream::{Event, PROTOCOL};
 use results::LineBuffer;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,10 @@ impl Options {
                 };
             }
             let number = |name: &str, text: String| {
-                text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| Failure::bad_input(format!("{name} wants a positive number, not {text:?}")))
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Failure::bad_input(format!("{name} wants a positive number, not {text:?}")))
             };
             match arg {
                 Arg::Long("kernel") => o.kernel = value!()?,
@@ -182,7 +185,11 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     write_initramfs(&kernel, checks, &options.filters, &initrd)?;
     let accel = options.accel.unwrap_or_else(|| {
         progress("probing KVM");
-        if qemu::kvm_works(&kernel.image, &out, &cache) { Accel::Kvm } else { Accel::Tcg }
+        if qemu::kvm_works(&kernel.image, &out, &cache) {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        }
     });
     let deadline = options.deadline.unwrap_or(match accel {
         Accel::Kvm => Duration::from_secs(60),
@@ -199,7 +206,8 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
 /// Holds the output directory for this run: two runs writing the same logs would mix them.
 fn lock(out: &Path) -> Result<std::fs::File, Failure> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::File::create(out.join("lock")).map_err(|e| Failure::bad_input(format!("cannot write in the output directory {}: {e}", out.display())))?;
+    let file = std::fs::File::create(out.join("lock"))
+        .map_err(|e| Failure::bad_input(format!("cannot write in the output directory {}: {e}", out.display())))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Failure::bad_input(format!("another run is using {}; give this one its own --out DIR", out.display())));
@@ -379,10 +387,13 @@ fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)], sel
     }
     if !guest.started {
         let last = console::tail(&guest.console, 1).pop().unwrap_or_default();
-        return Err(Failure::new(Exit::NoInit, format!(
-            "the guest stopped before its init started; last console line: {last:?}{}",
-            if last.trim().is_empty() { " (a silent console: if the cached kernel is damaged, run again with --refresh)" } else { "" }
-        )));
+        return Err(Failure::new(
+            Exit::NoInit,
+            format!(
+                "the guest stopped before its init started; last console line: {last:?}{}",
+                if last.trim().is_empty() { " (a silent console: if the cached kernel is damaged, run again with --refresh)" } else { "" }
+            ),
+        ));
     }
     let Some(status) = guest.finished else {
         let last = guest.records.last().map(|r| r.id.clone()).unwrap_or_else(|| "none".into());
@@ -404,7 +415,8 @@ fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)], sel
 fn not_run(guest: &mut Guest, selected: &[&Check], why: &str) {
     for check in selected {
         if !guest.records.iter().any(|r| r.id == check.id) {
-            let verdict = Verdict::Broken(nsconform_harness::Failure::new("running the check in the guest", "a verdict", format!("none: {why}")));
+            let verdict =
+                Verdict::Broken(nsconform_harness::Failure::new("running the check in the guest", "a verdict", format!("none: {why}")));
             guest.records.push(Record::new(check, verdict, Duration::ZERO));
         }
     }
@@ -415,7 +427,12 @@ fn shown_status(status: Option<std::process::ExitStatus>) -> String {
 }
 
 fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Result<(), Failure> {
-    let run = Run { kernel: kernel.release.clone(), provenance: guest.provenance.clone(), records: guest.records.clone(), duration: guest.duration };
+    let run = Run {
+        kernel: kernel.release.clone(),
+        provenance: guest.provenance.clone(),
+        records: guest.records.clone(),
+        duration: guest.duration,
+    };
     if !run.records.is_empty() {
         nsconform_harness::stdout::line(&format!("{} (guest run incl. boot)", terminal::summary(&run)));
     }

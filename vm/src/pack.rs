@@ -100,9 +100,6 @@ mod tests {
             assert!(archive.get(path).is_some(), "{path} missing");
         }
         assert!(archive.paths().any(|p| p.ends_with("libc.so.6")), "libc is packed");
-        assert_eq!(
-            archive.get(MODULE_ORDER),
-            Some(&Entry::File { data: b"veth\n".to_vec(), executable: false })
-        );
+        assert_eq!(archive.get(MODULE_ORDER), Some(&Entry::File { data: b"veth\n".to_vec(), executable: false }));
     }
 }

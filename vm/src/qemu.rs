@@ -165,5 +165,4 @@ mod tests {
         assert!(joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("virtio-net-pci"), "{joined}");
     }
-
 }

@@ -40,12 +40,8 @@ pub fn render(run: &Run) -> String {
     out.push_str("    </properties>\n");
     for r in &run.records {
         let class = r.id.split('.').next().unwrap_or("nsconform");
-        let open = format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.6}\"",
-            escape(class),
-            escape(&r.id),
-            r.duration.as_secs_f64()
-        );
+        let open =
+            format!("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.6}\"", escape(class), escape(&r.id), r.duration.as_secs_f64());
         match &r.verdict {
             Verdict::Pass => out.push_str(&format!("{open}/>\n")),
             Verdict::Skip(reason) => {

@@ -258,11 +258,7 @@ pub(crate) mod fixtures {
                 record("uts.a", Verdict::Pass, 1500),
                 record("uts.b", Verdict::fail("reading <hostname> & \"domain\"", "\"a\"", "\"b\""), 250),
                 record("uts.c", Verdict::Skip("CONFIG_UTS_NS is not set".into()), 0),
-                record(
-                    "uts.d",
-                    Verdict::Broken(Failure::new("fork", "success", "EAGAIN")),
-                    100,
-                ),
+                record("uts.d", Verdict::Broken(Failure::new("fork", "success", "EAGAIN")), 100),
                 record(
                     "uts.e",
                     Verdict::Fail(Failure { known_bug: Some("bug 1".into()), ..Failure::new("bind", "success", "EINVAL") }),

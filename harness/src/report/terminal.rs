@@ -32,7 +32,9 @@ pub fn summary(run: &Run) -> String {
         run.duration.as_secs_f64(),
         run.kernel
     );
-    for (label, word) in [("failed", "FAIL"), ("known kernel bugs", "XFAIL"), ("broken (the environment or the harness, not the kernel)", "BROKEN")] {
+    for (label, word) in
+        [("failed", "FAIL"), ("known kernel bugs", "XFAIL"), ("broken (the environment or the harness, not the kernel)", "BROKEN")]
+    {
         let ids: Vec<_> = run.records.iter().filter(|r| r.verdict.word() == word).map(|r| r.id.as_str()).collect();
         if !ids.is_empty() {
             text.push_str(&format!("\n{label}: {}", ids.join(" ")));
@@ -56,7 +58,10 @@ mod tests {
             "FAIL uts.b (0.2 ms)\n       step:     reading <hostname> & \"domain\"\n       expected: \"a\"\n       observed: \"b\""
         );
         assert_eq!(lines[2], "SKIP uts.c (0.0 ms): CONFIG_UTS_NS is not set");
-        assert_eq!(lines[4], "XFAIL uts.e (0.2 ms): known kernel bug: bug 1\n       step:     bind\n       expected: success\n       observed: EINVAL");
+        assert_eq!(
+            lines[4],
+            "XFAIL uts.e (0.2 ms): known kernel bug: bug 1\n       step:     bind\n       expected: success\n       observed: EINVAL"
+        );
         assert_eq!(lines[3], "BROKEN uts.d (0.1 ms)\n       step:     fork\n       expected: success\n       observed: EAGAIN");
     }
 

@@ -7,9 +7,8 @@ use std::path::Path;
 /// The kernel release of the bzImage at `path`, e.g. `6.1.0-50-cloud-amd64`.
 pub fn release_of(path: &Path) -> Result<String, Failure> {
     let data = std::fs::read(path).map_err(|e| Failure::bad_input(format!("cannot read kernel {}: {e}", path.display())))?;
-    parse_release(&data).ok_or_else(|| {
-        Failure::bad_input(format!("{} is not a kernel image: no x86 boot header (bzImage) found", path.display()))
-    })
+    parse_release(&data)
+        .ok_or_else(|| Failure::bad_input(format!("{} is not a kernel image: no x86 boot header (bzImage) found", path.display())))
 }
 
 pub fn parse_release(data: &[u8]) -> Option<String> {

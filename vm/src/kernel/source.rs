@@ -15,8 +15,8 @@ pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel,
     }
     let mut fragment_text = String::new();
     for fragment in fragments {
-        let text = std::fs::read_to_string(fragment)
-            .map_err(|e| Failure::bad_input(format!("config fragment {}: {e}", fragment.display())))?;
+        let text =
+            std::fs::read_to_string(fragment).map_err(|e| Failure::bad_input(format!("config fragment {}: {e}", fragment.display())))?;
         if requested_options(&text).is_empty() {
             return Err(Failure::bad_input(format!("{} has no CONFIG_ lines: not a config fragment", fragment.display())));
         }
@@ -24,7 +24,8 @@ pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel,
     }
     let wanted = requested_options(&fragment_text);
     let source_id = if tree.is_dir() {
-        let makefile = std::fs::read(tree.join("Makefile")).map_err(|_| Failure::bad_input(format!("{} has no Makefile: not a kernel tree", tree.display())))?;
+        let makefile = std::fs::read(tree.join("Makefile"))
+            .map_err(|_| Failure::bad_input(format!("{} has no Makefile: not a kernel tree", tree.display())))?;
         sha256(&[tree.display().to_string().as_bytes(), &makefile].concat())?
     } else {
         sha256_file(tree)?
@@ -51,16 +52,14 @@ pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel,
 /// "n"); a later line for the same option wins, as in merge_config.sh.
 pub fn requested_options(fragment: &str) -> Vec<(String, String)> {
     let mut options: Vec<(String, String)> = Vec::new();
-    let lines = fragment
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            if let Some(opt) = l.strip_prefix("# ").and_then(|r| r.strip_suffix(" is not set")) {
-                return Some((opt.to_string(), "n".to_string()));
-            }
-            let (opt, value) = l.split_once('=')?;
-            opt.starts_with("CONFIG_").then(|| (opt.to_string(), value.to_string()))
-        });
+    let lines = fragment.lines().filter_map(|l| {
+        let l = l.trim();
+        if let Some(opt) = l.strip_prefix("# ").and_then(|r| r.strip_suffix(" is not set")) {
+            return Some((opt.to_string(), "n".to_string()));
+        }
+        let (opt, value) = l.split_once('=')?;
+        opt.starts_with("CONFIG_").then(|| (opt.to_string(), value.to_string()))
+    });
     for (opt, value) in lines {
         options.retain(|(o, _)| *o != opt);
         options.push((opt, value));
@@ -126,11 +125,9 @@ fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, S
 
 /// Runs a long `make`, printing a progress line every 15 s (the step it is at).
 pub(crate) fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Failure::tooling(format!("cannot run make (install build-essential, flex, bison, bc, libelf-dev, libssl-dev): {e}")))?;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
+        Failure::tooling(format!("cannot run make (install build-essential, flex, bison, bc, libelf-dev, libssl-dev): {e}"))
+    })?;
     let mut last_report = Instant::now();
     let mut lines = 0usize;
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
@@ -158,7 +155,11 @@ pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
     let out = Command::new("sha256sum").arg(path).output().map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().map(String::from).ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(String::from)
+        .ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
 }
 
 pub(crate) fn sha256(data: &[u8]) -> Result<String, Failure> {
@@ -170,7 +171,11 @@ pub(crate) fn sha256(data: &[u8]) -> Result<String, Failure> {
         .map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
     child.stdin.take().expect("piped stdin").write_all(data).map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
     let out = child.wait_with_output().map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().map(String::from).ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(String::from)
+        .ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
 }
 
 #[cfg(test)]

@@ -38,7 +38,9 @@ fn show(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Pass => "PASS".into(),
         Verdict::Skip(reason) => format!("SKIP ({reason})"),
-        Verdict::Fail(f) | Verdict::Broken(f) => format!("{} ({}: expected {}, observed {})", verdict.word(), f.step, f.expected, f.observed),
+        Verdict::Fail(f) | Verdict::Broken(f) => {
+            format!("{} ({}: expected {}, observed {})", verdict.word(), f.step, f.expected, f.observed)
+        }
     }
 }
 
@@ -157,10 +159,7 @@ mod tests {
         let flipped = parse("PASS uts.a\nPASS uts.b\nFAIL uts.c: bug 1\nPASS uts.gone\n").unwrap();
         assert_eq!(
             diff("row", &flipped, &run),
-            [
-                "row: uts.b: expected PASS, got SKIP (CONFIG_UTS_NS is not set)",
-                "row: uts.gone: expected PASS, but the check did not run",
-            ]
+            ["row: uts.b: expected PASS, got SKIP (CONFIG_UTS_NS is not set)", "row: uts.gone: expected PASS, but the check did not run",]
         );
         let mut more = run.clone();
         more.push(record("uts.new", Verdict::Pass));

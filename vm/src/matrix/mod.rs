@@ -120,10 +120,8 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
         eprintln!("nsconform matrix: no row named {unknown:?} in {}", o.file.display());
         return 2;
     }
-    let rows: Vec<Row> = all
-        .into_iter()
-        .filter(|r| o.rows.as_ref().is_none_or(|names| names.contains(&r.name)) && (!o.fast || r.fast))
-        .collect();
+    let rows: Vec<Row> =
+        all.into_iter().filter(|r| o.rows.as_ref().is_none_or(|names| names.contains(&r.name)) && (!o.fast || r.fast)).collect();
     if o.list {
         for r in &rows {
             nsconform_harness::stdout::line(&format!("{}\t{}\t{}", r.name, r.kernel, r.fragments.join(" ")));
@@ -171,7 +169,12 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
             differences.push(format!("cannot write {}: {e}", o.out.join(name).display()));
         }
     }
-    progress(&format!("{} rows in {:.0} s; matrix report {}", rows.len(), start.elapsed().as_secs_f64(), o.out.join("report.html").display()));
+    progress(&format!(
+        "{} rows in {:.0} s; matrix report {}",
+        rows.len(),
+        start.elapsed().as_secs_f64(),
+        o.out.join("report.html").display()
+    ));
     for line in &differences {
         nsconform_harness::stdout::line(&format!("DIFF {line}"));
     }
@@ -242,7 +245,12 @@ fn finish(row: &Row, dir: &Path, status: std::process::ExitStatus, took: Duratio
     let kernel = if row.fragments.is_empty() { row.kernel.clone() } else { format!("{} + {}", row.kernel, row.fragments.join(" + ")) };
     let records = read_report(&dir.join("report.json"));
     let note = match &records {
-        Some((release, records)) => format!("{kernel}: Linux {release}, {} checks, exit {}, {:.0} s", records.len(), status.code().unwrap_or(-1), took.as_secs_f64()),
+        Some((release, records)) => format!(
+            "{kernel}: Linux {release}, {} checks, exit {}, {:.0} s",
+            records.len(),
+            status.code().unwrap_or(-1),
+            took.as_secs_f64()
+        ),
         None => format!("{kernel}: exit {}, no report; see {}", status.code().unwrap_or(-1), dir.join("output.log").display()),
     };
     progress(&format!("{}: {note}", row.name));

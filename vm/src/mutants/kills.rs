@@ -22,23 +22,13 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, checks) = line.split_once(':').ok_or_else(|| {
-            format!(
-                "line {}: expected `NAME: check-id ...`, found {line:?}",
-                index + 1
-            )
-        })?;
+        let (name, checks) =
+            line.split_once(':').ok_or_else(|| format!("line {}: expected `NAME: check-id ...`, found {line:?}", index + 1))?;
         let name = name.trim();
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(format!("line {}: bad mutant name {name:?}", index + 1));
         }
-        if kills
-            .insert(
-                name.to_string(),
-                checks.split_whitespace().map(String::from).collect(),
-            )
-            .is_some()
-        {
+        if kills.insert(name.to_string(), checks.split_whitespace().map(String::from).collect()).is_some() {
             return Err(format!("line {}: {name} listed twice", index + 1));
         }
     }
@@ -64,15 +54,8 @@ pub fn render(kills: &BTreeMap<String, Vec<String>>) -> String {
 }
 
 /// The recorded kills updated with this run's, keeping only mutants that still exist.
-pub fn merge(
-    old: BTreeMap<String, Vec<String>>,
-    new: BTreeMap<String, Vec<String>>,
-    existing: &[Mutant],
-) -> BTreeMap<String, Vec<String>> {
-    let mut kills: BTreeMap<String, Vec<String>> = old
-        .into_iter()
-        .filter(|(name, _)| existing.iter().any(|m| &m.name == name))
-        .collect();
+pub fn merge(old: BTreeMap<String, Vec<String>>, new: BTreeMap<String, Vec<String>>, existing: &[Mutant]) -> BTreeMap<String, Vec<String>> {
+    let mut kills: BTreeMap<String, Vec<String>> = old.into_iter().filter(|(name, _)| existing.iter().any(|m| &m.name == name)).collect();
     kills.extend(new);
     kills
 }
@@ -81,18 +64,11 @@ pub fn merge(
 /// `file:function`, or a directory holding the file (`kernel/` or `kernel`).
 pub fn matches(query: &str, m: &Mutant) -> bool {
     let dir = query.trim_end_matches('/');
-    query == m.function
-        || query == m.file
-        || query == m.location()
-        || (!dir.is_empty() && m.file.starts_with(&format!("{dir}/")))
+    query == m.function || query == m.file || query == m.location() || (!dir.is_empty() && m.file.starts_with(&format!("{dir}/")))
 }
 
 /// The answer to `--covers QUERY`: the text, and whether any check covers it.
-pub fn covers(
-    query: &str,
-    mutants: &[Mutant],
-    kills: &BTreeMap<String, Vec<String>>,
-) -> (String, bool) {
+pub fn covers(query: &str, mutants: &[Mutant], kills: &BTreeMap<String, Vec<String>>) -> (String, bool) {
     let hits: Vec<&Mutant> = mutants.iter().filter(|m| matches(query, m)).collect();
     if hits.is_empty() {
         return (format!("no mutant of {query}\n"), false);
@@ -102,10 +78,7 @@ pub fn covers(
     for m in &hits {
         out.push_str(&format!("{} ({}): {}\n  ", m.name, m.location(), m.breaks));
         match kills.get(&m.name) {
-            None => out.push_str(&format!(
-                "not recorded in kills.txt (run `nsconform mutants --only {} --record`)\n",
-                m.name
-            )),
+            None => out.push_str(&format!("not recorded in kills.txt (run `nsconform mutants --only {} --record`)\n", m.name)),
             Some(checks) if checks.is_empty() => out.push_str("survived: no check kills it\n"),
             Some(checks) => {
                 out.push_str(&format!("killed by {}\n", checks.join(" ")));
@@ -117,20 +90,12 @@ pub fn covers(
     covering.dedup();
     let unrecorded = hits.iter().filter(|m| !kills.contains_key(&m.name)).count();
     if covering.is_empty() && unrecorded > 0 {
-        out.push_str(&format!(
-            "no recorded kill covers {query}: record the mutants above first\n"
-        ));
+        out.push_str(&format!("no recorded kill covers {query}: record the mutants above first\n"));
     } else if covering.is_empty() {
         let n = hits.len();
-        out.push_str(&format!(
-            "no check covers {query}: its {n} mutant{} survived\n",
-            if n == 1 { "" } else { "s" }
-        ));
+        out.push_str(&format!("no check covers {query}: its {n} mutant{} survived\n", if n == 1 { "" } else { "s" }));
     } else {
-        out.push_str(&format!(
-            "checks covering {query}: {}\n",
-            covering.join(" ")
-        ));
+        out.push_str(&format!("checks covering {query}: {}\n", covering.join(" ")));
     }
     (out, !covering.is_empty())
 }
@@ -141,10 +106,7 @@ mod tests {
     use std::path::Path;
 
     fn mutants() -> Vec<Mutant> {
-        super::super::patch::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants"),
-        )
-        .unwrap()
+        super::super::patch::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants")).unwrap()
     }
 
     #[test]
@@ -155,78 +117,49 @@ mod tests {
         assert!(kills["c"].is_empty());
         let rendered = render(&kills);
         assert!(rendered.starts_with("# The checks that killed"));
-        assert!(
-            rendered.ends_with("a-mutant: crash\nb: a.check z.check\nc:\n"),
-            "{rendered}"
-        );
-        assert_eq!(
-            parse(&rendered).unwrap(),
-            parse("a-mutant: crash\nb: a.check z.check\nc:\n").unwrap()
-        );
-        assert_eq!(
-            parse("x y\n").unwrap_err(),
-            "line 1: expected `NAME: check-id ...`, found \"x y\""
-        );
+        assert!(rendered.ends_with("a-mutant: crash\nb: a.check z.check\nc:\n"), "{rendered}");
+        assert_eq!(parse(&rendered).unwrap(), parse("a-mutant: crash\nb: a.check z.check\nc:\n").unwrap());
+        assert_eq!(parse("x y\n").unwrap_err(), "line 1: expected `NAME: check-id ...`, found \"x y\"");
         assert_eq!(parse("x: a\nx: b\n").unwrap_err(), "line 2: x listed twice");
     }
 
     #[test]
     fn merges_a_partial_run_and_drops_removed_mutants() {
-        let old = parse(
-            "01-uts-hostname-not-copied: uts.a\n02-pid-init-killable: pid.a\n99-net-gone: net.a\n",
-        )
-        .unwrap();
+        let old = parse("01-uts-hostname-not-copied: uts.a\n02-pid-init-killable: pid.a\n99-net-gone: net.a\n").unwrap();
         let new = parse("02-pid-init-killable: pid.b\n").unwrap();
         let merged = merge(old, new, &mutants());
         assert_eq!(
-            render(&merged)
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>(),
-            [
-                "01-uts-hostname-not-copied: uts.a",
-                "02-pid-init-killable: pid.b"
-            ]
+            render(&merged).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+            ["01-uts-hostname-not-copied: uts.a", "02-pid-init-killable: pid.b"]
         );
     }
 
     #[test]
     fn answers_covers_by_function_file_or_directory() {
-        let kills = parse("01-uts-hostname-not-copied: uts.uname-reflects-namespace uts.new-namespace-copies-names\n02-pid-init-killable:\n").unwrap();
+        let kills =
+            parse("01-uts-hostname-not-copied: uts.uname-reflects-namespace uts.new-namespace-copies-names\n02-pid-init-killable:\n")
+                .unwrap();
         let ms = mutants();
-        for query in [
-            "clone_uts_ns",
-            "kernel/utsname.c",
-            "kernel/utsname.c:clone_uts_ns",
-        ] {
+        for query in ["clone_uts_ns", "kernel/utsname.c", "kernel/utsname.c:clone_uts_ns"] {
             let (text, covered) = covers(query, &ms, &kills);
             assert!(covered, "{query}");
-            assert!(text.ends_with(&format!("checks covering {query}: uts.new-namespace-copies-names uts.uname-reflects-namespace\n")), "{text}");
+            assert!(
+                text.ends_with(&format!("checks covering {query}: uts.new-namespace-copies-names uts.uname-reflects-namespace\n")),
+                "{text}"
+            );
         }
         let (text, covered) = covers("sig_task_ignored", &ms, &kills);
         assert!(!covered);
         assert!(
-            text.contains("survived: no check kills it\n")
-                && text.ends_with("no check covers sig_task_ignored: its 1 mutant survived\n"),
+            text.contains("survived: no check kills it\n") && text.ends_with("no check covers sig_task_ignored: its 1 mutant survived\n"),
             "{text}"
         );
         let (text, covered) = covers("kernel/", &ms, &kills);
-        assert!(
-            covered && text.contains("02-pid-init-killable (kernel/signal.c:sig_task_ignored)"),
-            "{text}"
-        );
-        assert_eq!(
-            covers("zap_pid_ns_processes", &ms, &kills),
-            ("no mutant of zap_pid_ns_processes\n".to_string(), false)
-        );
-        assert_eq!(covers("utsname.c", &ms, &kills).1, false);
+        assert!(covered && text.contains("02-pid-init-killable (kernel/signal.c:sig_task_ignored)"), "{text}");
+        assert_eq!(covers("zap_pid_ns_processes", &ms, &kills), ("no mutant of zap_pid_ns_processes\n".to_string(), false));
+        assert!(!covers("utsname.c", &ms, &kills).1);
         let (text, _) = covers("clone_uts_ns", &ms, &parse("").unwrap());
         assert!(text.contains("not recorded in kills.txt (run `nsconform mutants --only 01-uts-hostname-not-copied --record`)"), "{text}");
-        assert!(
-            text.ends_with(
-                "no recorded kill covers clone_uts_ns: record the mutants above first\n"
-            ),
-            "{text}"
-        );
+        assert!(text.ends_with("no recorded kill covers clone_uts_ns: record the mutants above first\n"), "{text}");
     }
 }

@@ -114,9 +114,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         source: "/usr/src/linux-source-6.12.tar.xz".into(),
         fragments: Vec::new(),
         tree: None,
-        jobs: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         deadline: 120,
         out: "nsconform-matrix".into(),
     };
@@ -197,9 +195,7 @@ fn unknown_expectations(mutants: &[Mutant], checks: &[Check]) -> Vec<String> {
 
 fn read_kills(path: &Path) -> Result<BTreeMap<String, Vec<String>>, Failure> {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            kills::parse(&text).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))
-        }
+        Ok(text) => kills::parse(&text).map_err(|e| Failure::bad_input(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
         Err(e) => Err(Failure::bad_input(format!("{}: {e}", path.display()))),
     }
@@ -209,10 +205,7 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     let all = patch::load_dir(&o.dir).map_err(Failure::bad_input)?;
     let unknown = unknown_expectations(&all, checks);
     if !unknown.is_empty() {
-        return Err(Failure::bad_input(format!(
-            "unknown check ids (see nsconform list): {}",
-            unknown.join(", ")
-        )));
+        return Err(Failure::bad_input(format!("unknown check ids (see nsconform list): {}", unknown.join(", "))));
     }
     let kills_path = o.kills.clone().unwrap_or_else(|| o.dir.join("kills.txt"));
     if let Some(query) = &o.covers {
@@ -231,20 +224,11 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         return Ok(0);
     }
     if selected.is_empty() && !o.prepare {
-        nsconform_harness::stdout::line(&format!(
-            "no mutant selected ({} in {}): nothing to do",
-            all.len(),
-            o.dir.display()
-        ));
+        nsconform_harness::stdout::line(&format!("no mutant selected ({} in {}): nothing to do", all.len(), o.dir.display()));
         return Ok(0);
     }
-    let recorded = if o.record {
-        Some(read_kills(&kills_path)?)
-    } else {
-        None
-    };
-    std::fs::create_dir_all(o.out.join("mutants"))
-        .map_err(|e| Failure::bad_input(format!("{}: {e}", o.out.display())))?;
+    let recorded = if o.record { Some(read_kills(&kills_path)?) } else { None };
+    std::fs::create_dir_all(o.out.join("mutants")).map_err(|e| Failure::bad_input(format!("{}: {e}", o.out.display())))?;
     crate::qemu::ensure_installed(progress).map_err(Failure::tooling)?;
     let started = Instant::now();
 
@@ -252,35 +236,21 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     let tree = Tree::open(&o.source, &o.fragments, o.tree.as_deref(), &cache)?;
     let leftover = tree.unclean()?;
     if !leftover.is_empty() {
-        progress(&format!(
-            "the tree holds changes of an interrupted run ({}): restoring the baseline",
-            leftover.join(", ")
-        ));
+        progress(&format!("the tree holds changes of an interrupted run ({}): restoring the baseline", leftover.join(", ")));
         tree.restore("")?;
         let still = tree.unclean()?;
         if !still.is_empty() {
             return Err(Failure::new(
                 Exit::ChecksFailed,
-                format!(
-                    "the tree {} cannot be restored: {}",
-                    tree.dir.display(),
-                    still.join(", ")
-                ),
+                format!("the tree {} cannot be restored: {}", tree.dir.display(), still.join(", ")),
             ));
         }
     }
     let baseline_build = tree.build_baseline(o.jobs)?;
-    progress(&format!(
-        "unmutated kernel built in {:.1} s; booting it with every check",
-        baseline_build.as_secs_f64()
-    ));
+    progress(&format!("unmutated kernel built in {:.1} s; booting it with every check", baseline_build.as_secs_f64()));
     let base_dir = o.out.join("mutants").join("baseline");
     let base = boot(&tree, &base_dir, o.deadline)?;
-    let release = base
-        .report
-        .as_ref()
-        .map(|(k, _)| k.clone())
-        .unwrap_or_default();
+    let release = base.report.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
     match &base.report {
         Some((_, records)) if base.status == Some(0) || base.status == Some(1) => {
             let bad: Vec<String> = records
@@ -289,7 +259,11 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
                 .map(|r| format!("{} {}", r.verdict.word(), r.id))
                 .collect();
             if !bad.is_empty() {
-                eprintln!("nsconform mutants: the unmutated kernel is not green, so no mutant can be judged: {}; see {}", bad.join(", "), base_dir.join("output.log").display());
+                eprintln!(
+                    "nsconform mutants: the unmutated kernel is not green, so no mutant can be judged: {}; see {}",
+                    bad.join(", "),
+                    base_dir.join("output.log").display()
+                );
                 return Ok(Exit::ChecksFailed as i32);
             }
         }
@@ -307,15 +281,9 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         }
     }
     let checks_run = base.report.as_ref().map_or(0, |(_, r)| r.len());
-    progress(&format!(
-        "unmutated kernel green: Linux {release}, {checks_run} checks in {:.1} s",
-        base.took.as_secs_f64()
-    ));
+    progress(&format!("unmutated kernel green: Linux {release}, {checks_run} checks in {:.1} s", base.took.as_secs_f64()));
     if o.prepare {
-        nsconform_harness::stdout::line(&format!(
-            "kernel tree {} built and green; no mutant run (--prepare)",
-            tree.dir.display()
-        ));
+        nsconform_harness::stdout::line(&format!("kernel tree {} built and green; no mutant run (--prepare)", tree.dir.display()));
         return Ok(0);
     }
 
@@ -345,22 +313,14 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         ("mutants.html", report::html(&summary, &entries)),
         ("mutants.json", report::json(&summary, &entries)),
     ] {
-        std::fs::write(o.out.join(name), text).map_err(|e| {
-            Failure::bad_input(format!("cannot write {}: {e}", o.out.join(name).display()))
-        })?;
+        std::fs::write(o.out.join(name), text)
+            .map_err(|e| Failure::bad_input(format!("cannot write {}: {e}", o.out.join(name).display())))?;
     }
     if let Some(old) = recorded {
-        let new = entries
-            .iter()
-            .filter_map(|e| e.recorded_kills().map(|k| (e.mutant.name.clone(), k)))
-            .collect();
-        std::fs::write(&kills_path, kills::render(&kills::merge(old, new, &all))).map_err(|e| {
-            Failure::bad_input(format!("cannot write {}: {e}", kills_path.display()))
-        })?;
-        progress(&format!(
-            "recorded {} (review before committing)",
-            kills_path.display()
-        ));
+        let new = entries.iter().filter_map(|e| e.recorded_kills().map(|k| (e.mutant.name.clone(), k))).collect();
+        std::fs::write(&kills_path, kills::render(&kills::merge(old, new, &all)))
+            .map_err(|e| Failure::bad_input(format!("cannot write {}: {e}", kills_path.display())))?;
+        progress(&format!("recorded {} (review before committing)", kills_path.display()));
     }
     let score = report::score(&entries);
     progress(&format!(
@@ -382,10 +342,7 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         Exit::ChecksFailed as i32
     } else if entries.iter().any(|e| matches!(e.fate, Fate::Error(_))) {
         Exit::Tooling as i32
-    } else if entries
-        .iter()
-        .any(|e| matches!(e.fate, Fate::ApplyError(_) | Fate::BuildError(_)))
-    {
+    } else if entries.iter().any(|e| matches!(e.fate, Fate::ApplyError(_) | Fate::BuildError(_))) {
         Exit::BadInput as i32
     } else {
         Exit::Passed as i32
@@ -398,15 +355,8 @@ fn mutate(tree: &Tree, m: &Mutant, label: &str, o: &Options) -> (Entry, Result<(
     let cycle = Instant::now();
     let dir = o.out.join("mutants").join(&m.name);
     let _ = std::fs::remove_dir_all(&dir);
-    let mut entry = Entry {
-        mutant: m.clone(),
-        fate: Fate::Survived,
-        killers: Vec::new(),
-        build: None,
-        boot: None,
-        cycle: None,
-        note: String::new(),
-    };
+    let mut entry =
+        Entry { mutant: m.clone(), fate: Fate::Survived, killers: Vec::new(), build: None, boot: None, cycle: None, note: String::new() };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         entry.fate = Fate::Error(format!("{}: {e}", dir.display()));
         return (entry, Ok(()));
@@ -418,35 +368,22 @@ fn mutate(tree: &Tree, m: &Mutant, label: &str, o: &Options) -> (Entry, Result<(
         // git apply is all or nothing, but prove it.
         return (entry, tree.revert_check());
     }
-    progress(&format!(
-        "{label}: applied; building (make -j{} bzImage)",
-        o.jobs
-    ));
+    progress(&format!("{label}: applied; building (make -j{} bzImage)", o.jobs));
     match tree.build(o.jobs, &dir.join("build.log")) {
         Err(e) => entry.fate = Fate::Error(e.message),
         Ok(Err(tail)) => {
-            progress(&format!(
-                "{label}: BUILD ERROR (see {}): {tail}",
-                dir.join("build.log").display()
-            ));
+            progress(&format!("{label}: BUILD ERROR (see {}): {tail}", dir.join("build.log").display()));
             entry.fate = Fate::BuildError(tail);
         }
         Ok(Ok(took)) => {
             entry.build = Some(took);
-            progress(&format!(
-                "{label}: built in {:.1} s; booting with every check",
-                took.as_secs_f64()
-            ));
+            progress(&format!("{label}: built in {:.1} s; booting with every check", took.as_secs_f64()));
             match boot(tree, &dir, o.deadline) {
                 Err(e) => entry.fate = Fate::Error(e.message),
                 Ok(b) => {
                     entry.boot = Some(b.took);
                     judge(&mut entry, &b);
-                    progress(&format!(
-                        "{label}: booted and checked in {:.1} s: {}",
-                        b.took.as_secs_f64(),
-                        entry.headline()
-                    ));
+                    progress(&format!("{label}: booted and checked in {:.1} s: {}", b.took.as_secs_f64(), entry.headline()));
                 }
             }
         }
@@ -477,15 +414,11 @@ struct Boot {
 
 /// Boots the tree's kernel with every check: this binary's `vm` command as a child process.
 fn boot(tree: &Tree, dir: &Path, deadline: u64) -> Result<Boot, Failure> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
     let (report, log) = (dir.join("report.json"), dir.join("output.log"));
     let _ = std::fs::remove_file(&report);
-    let file = std::fs::File::create(&log)
-        .map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
-    let err = file
-        .try_clone()
-        .map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
+    let file = std::fs::File::create(&log).map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
+    let err = file.try_clone().map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
     let start = Instant::now();
     // /proc/self/exe: this very binary, even if a rebuild replaced its file.
     let status = Command::new("/proc/self/exe")
@@ -493,13 +426,7 @@ fn boot(tree: &Tree, dir: &Path, deadline: u64) -> Result<Boot, Failure> {
         .arg(tree.image())
         .arg("--config")
         .arg(tree.config())
-        .args([
-            "--accel",
-            "tcg",
-            "--deadline",
-            &deadline.to_string(),
-            "--report",
-        ])
+        .args(["--accel", "tcg", "--deadline", &deadline.to_string(), "--report"])
         .arg(format!("json={}", report.display()))
         .arg("--out")
         .arg(dir.join("vm"))
@@ -510,19 +437,9 @@ fn boot(tree: &Tree, dir: &Path, deadline: u64) -> Result<Boot, Failure> {
         .map_err(|e| Failure::tooling(format!("cannot start the VM runner: {e}")))?;
     let took = start.elapsed();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let failed_lines = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect();
-    Ok(Boot {
-        status: status.code(),
-        report: crate::matrix::read_report(&report),
-        failed_lines,
-        took,
-        log,
-    })
+    let failed_lines =
+        text.lines().filter_map(|l| l.strip_prefix("FAIL ")).filter_map(|l| l.split_whitespace().next()).map(String::from).collect();
+    Ok(Boot { status: status.code(), report: crate::matrix::read_report(&report), failed_lines, took, log })
 }
 
 fn describe(status: Option<i32>) -> String {
@@ -546,21 +463,15 @@ fn describe(status: Option<i32>) -> String {
 /// The mutant's fate from its guest run. A broken check (environment trouble) is never a kill.
 fn judge(entry: &mut Entry, b: &Boot) {
     let failed: Vec<String> = match &b.report {
-        Some((_, records)) => records
-            .iter()
-            .filter(|r| r.verdict.word() == "FAIL")
-            .map(|r| r.id.clone())
-            .collect(),
+        Some((_, records)) => records.iter().filter(|r| r.verdict.word() == "FAIL").map(|r| r.id.clone()).collect(),
         None => b.failed_lines.clone(),
     };
     entry.killers = failed;
     entry.note = format!("{}; log {}", describe(b.status), b.log.display());
+    let crashed = [Exit::Panicked, Exit::NoInit, Exit::Hung].map(|e| e as i32);
     entry.fate = match b.status {
-        Some(3 | 4 | 5) => Fate::Crashed(describe(b.status)),
-        Some(0 | 1) if b.report.is_none() => Fate::Error(format!(
-            "the VM runner wrote no readable report ({})",
-            describe(b.status)
-        )),
+        Some(code) if crashed.contains(&code) => Fate::Crashed(describe(b.status)),
+        Some(0 | 1) if b.report.is_none() => Fate::Error(format!("the VM runner wrote no readable report ({})", describe(b.status))),
         Some(0 | 1) if entry.killers.is_empty() => Fate::Survived,
         Some(0 | 1) => Fate::Killed,
         _ => Fate::Error(describe(b.status)),
@@ -574,11 +485,7 @@ impl Tree {
         if unclean.is_empty() {
             Ok(())
         } else {
-            Err(Failure::tooling(format!(
-                "the tree {} is not clean: {}",
-                self.dir.display(),
-                unclean.join(", ")
-            )))
+            Err(Failure::tooling(format!("the tree {} is not clean: {}", self.dir.display(), unclean.join(", "))))
         }
     }
 }
@@ -593,37 +500,19 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let o = parse(&args("--only 01,pid --only 03 --shard 2/4 --record --jobs 3 --out o --fragment a.config --fragment b.config")).unwrap();
+        let o =
+            parse(&args("--only 01,pid --only 03 --shard 2/4 --record --jobs 3 --out o --fragment a.config --fragment b.config")).unwrap();
         assert_eq!(o.only, ["01", "pid", "03"]);
         assert_eq!(o.shard, Some((2, 4)));
         assert!(o.record);
         assert_eq!((o.jobs, o.out), (3, PathBuf::from("o")));
-        assert_eq!(
-            o.fragments,
-            [PathBuf::from("a.config"), PathBuf::from("b.config")]
-        );
+        assert_eq!(o.fragments, [PathBuf::from("a.config"), PathBuf::from("b.config")]);
         let d = parse(&[]).unwrap();
         assert_eq!(d.fragments, [PathBuf::from("ci/configs/minimal.config")]);
-        assert_eq!(
-            (d.dir, d.out, d.deadline),
-            (
-                PathBuf::from("ci/mutants"),
-                PathBuf::from("nsconform-matrix"),
-                120
-            )
-        );
-        assert_eq!(
-            parse(&args("--shard 5/4")).unwrap_err(),
-            "--shard wants I/N with 1 <= I <= N, not \"5/4\""
-        );
-        assert_eq!(
-            parse(&args("--frob")).unwrap_err(),
-            "unknown argument \"--frob\"; see nsconform mutants --help"
-        );
-        assert_eq!(
-            parse(&args("--covers")).unwrap_err(),
-            "--covers needs a value"
-        );
+        assert_eq!((d.dir, d.out, d.deadline), (PathBuf::from("ci/mutants"), PathBuf::from("nsconform-matrix"), 120));
+        assert_eq!(parse(&args("--shard 5/4")).unwrap_err(), "--shard wants I/N with 1 <= I <= N, not \"5/4\"");
+        assert_eq!(parse(&args("--frob")).unwrap_err(), "unknown argument \"--frob\"; see nsconform mutants --help");
+        assert_eq!(parse(&args("--covers")).unwrap_err(), "--covers needs a value");
     }
 
     fn fixture_args(extra: &str) -> Vec<String> {
@@ -636,53 +525,22 @@ mod tests {
     #[test]
     fn covers_and_list_build_nothing() {
         let kills = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(
-            kills.path(),
-            "01-uts-hostname-not-copied: uts.new-namespace-copies-names\n",
-        )
-        .unwrap();
+        std::fs::write(kills.path(), "01-uts-hostname-not-copied: uts.new-namespace-copies-names\n").unwrap();
         let k = kills.path().display().to_string();
-        assert_eq!(
-            main(
-                &fixture_args(&format!("--kills {k} --covers clone_uts_ns")),
-                &[]
-            ),
-            0
-        );
-        assert_eq!(
-            main(
-                &fixture_args(&format!("--kills {k} --covers sig_task_ignored")),
-                &[]
-            ),
-            1
-        );
-        assert_eq!(
-            main(
-                &fixture_args(&format!("--kills {k} --covers zap_pid_ns_processes")),
-                &[]
-            ),
-            1
-        );
+        assert_eq!(main(&fixture_args(&format!("--kills {k} --covers clone_uts_ns")), &[]), 0);
+        assert_eq!(main(&fixture_args(&format!("--kills {k} --covers sig_task_ignored")), &[]), 1);
+        assert_eq!(main(&fixture_args(&format!("--kills {k} --covers zap_pid_ns_processes")), &[]), 1);
         assert_eq!(main(&fixture_args("--list --shard 2/2"), &[]), 0);
         assert_eq!(main(&fixture_args("--list --only 09"), &[]), 2);
         assert_eq!(main(&args("--mutants /nonexistent/mutants --list"), &[]), 2);
         // --shard beyond the number of mutants: nothing selected, nothing built.
-        assert_eq!(
-            main(
-                &fixture_args("--shard 3/3 --source /nonexistent.tar.xz"),
-                &[]
-            ),
-            0
-        );
+        assert_eq!(main(&fixture_args("--shard 3/3 --source /nonexistent.tar.xz"), &[]), 0);
     }
 
     #[test]
     fn a_broken_or_skipped_check_is_never_a_kill() {
         use nsconform_harness::report::Verdict;
-        let m =
-            patch::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants"))
-                .unwrap()
-                .remove(0);
+        let m = patch::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants")).unwrap().remove(0);
         let record = |id: &str, verdict| Record {
             id: id.into(),
             statement: String::new(),
@@ -691,50 +549,25 @@ mod tests {
             verdict,
             duration: Duration::ZERO,
         };
-        let mut entry = Entry {
-            mutant: m,
-            fate: Fate::Survived,
-            killers: vec![],
-            build: None,
-            boot: None,
-            cycle: None,
-            note: String::new(),
-        };
+        let mut entry =
+            Entry { mutant: m, fate: Fate::Survived, killers: vec![], build: None, boot: None, cycle: None, note: String::new() };
         let mut b = Boot {
             status: Some(1),
-            report: Some((
-                "6.12".into(),
-                vec![
-                    record("uts.a", Verdict::Skip("r".into())),
-                    record("uts.b", Verdict::fail("s", "e", "o")),
-                ],
-            )),
+            report: Some(("6.12".into(), vec![record("uts.a", Verdict::Skip("r".into())), record("uts.b", Verdict::fail("s", "e", "o"))])),
             failed_lines: vec![],
             took: Duration::ZERO,
             log: "log".into(),
         };
         judge(&mut entry, &b);
-        assert_eq!(
-            (entry.fate.clone(), entry.killers.clone()),
-            (Fate::Killed, vec!["uts.b".to_string()])
-        );
+        assert_eq!((entry.fate.clone(), entry.killers.clone()), (Fate::Killed, vec!["uts.b".to_string()]));
         b.report.as_mut().unwrap().1.pop();
         judge(&mut entry, &b);
         assert_eq!(entry.fate, Fate::Survived);
-        b = Boot {
-            status: Some(3),
-            report: None,
-            failed_lines: vec!["pid.x".into()],
-            took: Duration::ZERO,
-            log: "log".into(),
-        };
+        b = Boot { status: Some(3), report: None, failed_lines: vec!["pid.x".into()], took: Duration::ZERO, log: "log".into() };
         judge(&mut entry, &b);
         assert_eq!(
             (entry.fate.clone(), entry.killers.clone()),
-            (
-                Fate::Crashed("vm exit 3: the kernel panicked".into()),
-                vec!["pid.x".to_string()]
-            )
+            (Fate::Crashed("vm exit 3: the kernel panicked".into()), vec!["pid.x".to_string()])
         );
         b.status = Some(6);
         judge(&mut entry, &b);

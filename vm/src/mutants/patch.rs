@@ -16,9 +16,7 @@
 use std::path::{Path, PathBuf};
 
 /// The namespace kinds a mutant may target (`nsfs`: setns, ioctl_ns, /proc/PID/ns).
-pub const KINDS: &[&str] = &[
-    "uts", "ipc", "pid", "user", "mnt", "net", "cgroup", "time", "nsfs",
-];
+pub const KINDS: &[&str] = &["uts", "ipc", "pid", "user", "mnt", "net", "cgroup", "time", "nsfs"];
 const KEYS: &[&str] = &["Kind", "Function", "Breaks", "Expect", "Subtle"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,25 +51,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Mutant, String> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let name = file_name
         .strip_suffix(".patch")
-        .ok_or_else(|| {
-            format!("{shown}: a mutant's file name ends in .patch (NN-kind-short-name.patch)")
-        })?
+        .ok_or_else(|| format!("{shown}: a mutant's file name ends in .patch (NN-kind-short-name.patch)"))?
         .to_string();
     let mut parts = name.splitn(3, '-');
-    let (number, name_kind, rest) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
-    if number.is_empty()
-        || !number.bytes().all(|b| b.is_ascii_digit())
-        || rest.is_empty()
-        || !KINDS.contains(&name_kind)
-    {
-        return Err(format!(
-            "{shown}: the file name is not NN-kind-short-name.patch with kind one of {}",
-            KINDS.join(" ")
-        ));
+    let (number, name_kind, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() || !KINDS.contains(&name_kind) {
+        return Err(format!("{shown}: the file name is not NN-kind-short-name.patch with kind one of {}", KINDS.join(" ")));
     }
 
     let mut values: Vec<(&str, String, usize)> = Vec::new();
@@ -88,23 +73,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Mutant, String> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        if ["diff ", "--- ", "+++ ", "@@ "]
-            .iter()
-            .any(|p| line.starts_with(p))
-        {
-            return Err(format!(
-                "{shown}:{number}: the diff begins before the `---` line that ends the headers"
-            ));
+        if ["diff ", "--- ", "+++ ", "@@ "].iter().any(|p| line.starts_with(p)) {
+            return Err(format!("{shown}:{number}: the diff begins before the `---` line that ends the headers"));
         }
         let Some((key, value)) = line.split_once(':') else {
             return Err(format!("{shown}:{number}: expected a header line `Key: value` or the `---` line before the diff, found {line:?}"));
         };
         let Some(key) = KEYS.iter().find(|k| **k == key.trim()) else {
-            return Err(format!(
-                "{shown}:{number}: unknown header {:?} (the headers are {})",
-                key.trim(),
-                KEYS.join(", ")
-            ));
+            return Err(format!("{shown}:{number}: unknown header {:?} (the headers are {})", key.trim(), KEYS.join(", ")));
         };
         if values.iter().any(|(k, _, _)| k == key) {
             return Err(format!("{shown}:{number}: {key} given twice"));
@@ -116,69 +92,42 @@ pub fn parse(path: &Path, text: &str) -> Result<Mutant, String> {
         values.push((key, value, number));
     }
     let Some(diff_start) = diff_start else {
-        return Err(format!(
-            "{shown}: no `---` line between the headers and the diff"
-        ));
+        return Err(format!("{shown}: no `---` line between the headers and the diff"));
     };
     let get = |key: &str| -> Result<(String, usize), String> {
         values
             .iter()
             .find(|(k, _, _)| *k == key)
             .map(|(_, v, n)| (v.clone(), *n))
-            .ok_or_else(|| {
-                format!(
-                    "{shown}: the header {key}: is missing (every mutant has {})",
-                    KEYS.join(", ")
-                )
-            })
+            .ok_or_else(|| format!("{shown}: the header {key}: is missing (every mutant has {})", KEYS.join(", ")))
     };
     let (kind, kind_line) = get("Kind")?;
     if !KINDS.contains(&kind.as_str()) {
-        return Err(format!(
-            "{shown}:{kind_line}: unknown kind {kind:?} (one of {})",
-            KINDS.join(" ")
-        ));
+        return Err(format!("{shown}:{kind_line}: unknown kind {kind:?} (one of {})", KINDS.join(" ")));
     }
     if kind != name_kind {
-        return Err(format!(
-            "{shown}:{kind_line}: Kind: {kind} but the file name says {name_kind}"
-        ));
+        return Err(format!("{shown}:{kind_line}: Kind: {kind} but the file name says {name_kind}"));
     }
     let (function, function_line) = get("Function")?;
     let (file, func) = function
         .rsplit_once(':')
-        .filter(|(f, func)| {
-            !f.is_empty() && !func.is_empty() && !func.contains(char::is_whitespace)
-        })
-        .ok_or_else(|| {
-            format!(
-                "{shown}:{function_line}: Function: wants path/file.c:function, not {function:?}"
-            )
-        })?;
+        .filter(|(f, func)| !f.is_empty() && !func.is_empty() && !func.contains(char::is_whitespace))
+        .ok_or_else(|| format!("{shown}:{function_line}: Function: wants path/file.c:function, not {function:?}"))?;
     let (breaks, _) = get("Breaks")?;
     let (expect, _) = get("Expect")?;
     let (subtle, subtle_line) = get("Subtle")?;
     let subtle = match subtle.as_str() {
         "yes" => true,
         "no" => false,
-        other => {
-            return Err(format!(
-                "{shown}:{subtle_line}: Subtle: wants yes or no, not {other:?}"
-            ))
-        }
+        other => return Err(format!("{shown}:{subtle_line}: Subtle: wants yes or no, not {other:?}")),
     };
     let diff = text[diff_start..].to_string();
     let touched = touched_files(&diff);
     if touched.is_empty() {
-        return Err(format!(
-            "{shown}: no unified diff after the `---` line (no `+++ b/FILE` line)"
-        ));
+        return Err(format!("{shown}: no unified diff after the `---` line (no `+++ b/FILE` line)"));
     }
     if !touched.iter().any(|t| t == file) {
-        return Err(format!(
-            "{shown}:{function_line}: the diff does not touch {file} (it touches {})",
-            touched.join(", ")
-        ));
+        return Err(format!("{shown}:{function_line}: the diff does not touch {file} (it touches {})", touched.join(", ")));
     }
     Ok(Mutant {
         name,
@@ -195,10 +144,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Mutant, String> {
 
 /// The files a diff changes (its `+++ b/FILE` lines).
 pub fn touched_files(diff: &str) -> Vec<String> {
-    diff.lines()
-        .filter_map(|l| l.strip_prefix("+++ b/"))
-        .map(|f| f.trim_end().to_string())
-        .collect()
+    diff.lines().filter_map(|l| l.strip_prefix("+++ b/")).map(|f| f.trim_end().to_string()).collect()
 }
 
 /// The files a diff creates (`--- /dev/null` followed by `+++ b/FILE`).
@@ -215,16 +161,12 @@ pub fn created_files(diff: &str) -> Vec<String> {
 /// Every `*.patch` of `dir`, parsed, sorted by name. A missing directory is an error.
 pub fn load_dir(dir: &Path) -> Result<Vec<Mutant>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "patch")).collect();
     paths.sort();
     let mut mutants = Vec::new();
     for path in paths {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         mutants.push(parse(&path, &text)?);
     }
     Ok(mutants)
@@ -236,20 +178,10 @@ pub fn select<'a>(mutants: &'a [Mutant], only: &[String]) -> Result<Vec<&'a Muta
     if only.is_empty() {
         return Ok(mutants.iter().collect());
     }
-    if let Some(token) = only.iter().find(|t| {
-        !mutants
-            .iter()
-            .any(|m| m.name == **t || m.name.contains(t.as_str()))
-    }) {
+    if let Some(token) = only.iter().find(|t| !mutants.iter().any(|m| m.name == **t || m.name.contains(t.as_str()))) {
         return Err(format!("--only {token:?} names no mutant"));
     }
-    Ok(mutants
-        .iter()
-        .filter(|m| {
-            only.iter()
-                .any(|t| m.name == *t || m.name.contains(t.as_str()))
-        })
-        .collect())
+    Ok(mutants.iter().filter(|m| only.iter().any(|t| m.name == *t || m.name.contains(t.as_str()))).collect())
 }
 
 /// Parses `I/N` (1 <= I <= N).
@@ -266,12 +198,7 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 /// Shard I of N: every Nth mutant of the sorted selection, starting with the Ith, so each
 /// shard gets a share of every kind.
 pub fn shard<T>(items: Vec<T>, (i, n): (usize, usize)) -> Vec<T> {
-    items
-        .into_iter()
-        .enumerate()
-        .filter(|(index, _)| index % n == i - 1)
-        .map(|(_, m)| m)
-        .collect()
+    items.into_iter().enumerate().filter(|(index, _)| index % n == i - 1).map(|(_, m)| m).collect()
 }
 
 #[cfg(test)]
@@ -293,30 +220,13 @@ mod tests {
     fn parses_the_fixtures() {
         let mutants = load_dir(&fixtures()).unwrap();
         let names: Vec<&str> = mutants.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["01-uts-hostname-not-copied", "02-pid-init-killable"]
-        );
+        assert_eq!(names, ["01-uts-hostname-not-copied", "02-pid-init-killable"]);
         let m = &mutants[0];
-        assert_eq!(
-            (m.kind.as_str(), m.file.as_str(), m.function.as_str()),
-            ("uts", "kernel/utsname.c", "clone_uts_ns")
-        );
+        assert_eq!((m.kind.as_str(), m.file.as_str(), m.function.as_str()), ("uts", "kernel/utsname.c", "clone_uts_ns"));
         assert_eq!(m.location(), "kernel/utsname.c:clone_uts_ns");
-        assert_eq!(
-            m.expect,
-            [
-                "uts.new-namespace-copies-names",
-                "uts.uname-reflects-namespace"
-            ]
-        );
+        assert_eq!(m.expect, ["uts.new-namespace-copies-names", "uts.uname-reflects-namespace"]);
         assert!(!m.subtle && mutants[1].subtle);
-        assert!(
-            m.diff
-                .starts_with("diff --git a/kernel/utsname.c b/kernel/utsname.c\n"),
-            "{}",
-            m.diff
-        );
+        assert!(m.diff.starts_with("diff --git a/kernel/utsname.c b/kernel/utsname.c\n"), "{}", m.diff);
         assert_eq!(touched_files(&m.diff), ["kernel/utsname.c"]);
     }
 
@@ -324,52 +234,51 @@ mod tests {
     fn names_the_file_and_line_of_a_bad_header() {
         let p = Path::new("ci/mutants/01-uts-x.patch");
         let cases = [
-            (header("").replace("Kind: uts", "Kind: utz"), "ci/mutants/01-uts-x.patch:1: unknown kind \"utz\" (one of uts ipc pid user mnt net cgroup time nsfs)"),
-            (header("").replace("Breaks: b\n", ""), "ci/mutants/01-uts-x.patch: the header Breaks: is missing (every mutant has Kind, Function, Breaks, Expect, Subtle)"),
-            (header("Expects: uts.b\n"), "ci/mutants/01-uts-x.patch:6: unknown header \"Expects\" (the headers are Kind, Function, Breaks, Expect, Subtle)"),
+            (
+                header("").replace("Kind: uts", "Kind: utz"),
+                "ci/mutants/01-uts-x.patch:1: unknown kind \"utz\" (one of uts ipc pid user mnt net cgroup time nsfs)",
+            ),
+            (
+                header("").replace("Breaks: b\n", ""),
+                "ci/mutants/01-uts-x.patch: the header Breaks: is missing (every mutant has Kind, Function, Breaks, Expect, Subtle)",
+            ),
+            (
+                header("Expects: uts.b\n"),
+                "ci/mutants/01-uts-x.patch:6: unknown header \"Expects\" (the headers are Kind, Function, Breaks, Expect, Subtle)",
+            ),
             (header("Subtle: no\n"), "ci/mutants/01-uts-x.patch:6: Subtle given twice"),
             (header("").replace("Subtle: no", "Subtle: maybe"), "ci/mutants/01-uts-x.patch:5: Subtle: wants yes or no, not \"maybe\""),
-            (header("").replace("copy_utsname", ""), "ci/mutants/01-uts-x.patch:2: Function: wants path/file.c:function, not \"kernel/utsname.c:\""),
-            (header("").replace("kernel/utsname.c:copy", "kernel/nsproxy.c:copy"), "ci/mutants/01-uts-x.patch:2: the diff does not touch kernel/nsproxy.c (it touches kernel/utsname.c)"),
+            (
+                header("").replace("copy_utsname", ""),
+                "ci/mutants/01-uts-x.patch:2: Function: wants path/file.c:function, not \"kernel/utsname.c:\"",
+            ),
+            (
+                header("").replace("kernel/utsname.c:copy", "kernel/nsproxy.c:copy"),
+                "ci/mutants/01-uts-x.patch:2: the diff does not touch kernel/nsproxy.c (it touches kernel/utsname.c)",
+            ),
             (header("").replace("---\n", ""), "ci/mutants/01-uts-x.patch:6: the diff begins before the `---` line that ends the headers"),
             ("Kind: uts\n".to_string(), "ci/mutants/01-uts-x.patch: no `---` line between the headers and the diff"),
             (header("").replace("Kind: uts", "Kind: pid"), "ci/mutants/01-uts-x.patch:1: Kind: pid but the file name says uts"),
-            (header("garbage\n"), "ci/mutants/01-uts-x.patch:6: expected a header line `Key: value` or the `---` line before the diff, found \"garbage\""),
+            (
+                header("garbage\n"),
+                "ci/mutants/01-uts-x.patch:6: expected a header line `Key: value` or the `---` line before the diff, found \"garbage\"",
+            ),
         ];
         for (text, message) in cases {
             assert_eq!(parse(p, &text).unwrap_err(), message);
         }
         assert!(parse(p, &header("# a comment\n\n")).is_ok());
         let e = parse(Path::new("x/uts-nonumber.patch"), &header("")).unwrap_err();
-        assert!(
-            e.starts_with("x/uts-nonumber.patch: the file name is not NN-kind-short-name.patch"),
-            "{e}"
-        );
+        assert!(e.starts_with("x/uts-nonumber.patch: the file name is not NN-kind-short-name.patch"), "{e}");
     }
 
     #[test]
     fn selects_by_name_or_part_and_shards_round_robin() {
         let mutants = load_dir(&fixtures()).unwrap();
         let names = |v: Vec<&Mutant>| v.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
-        assert_eq!(
-            names(select(&mutants, &["02".into()]).unwrap()),
-            ["02-pid-init-killable"]
-        );
-        assert_eq!(
-            names(
-                select(
-                    &mutants,
-                    &["01-uts-hostname-not-copied".into(), "pid".into()]
-                )
-                .unwrap()
-            )
-            .len(),
-            2
-        );
-        assert_eq!(
-            select(&mutants, &["07".into()]).unwrap_err(),
-            "--only \"07\" names no mutant"
-        );
+        assert_eq!(names(select(&mutants, &["02".into()]).unwrap()), ["02-pid-init-killable"]);
+        assert_eq!(names(select(&mutants, &["01-uts-hostname-not-copied".into(), "pid".into()]).unwrap()).len(), 2);
+        assert_eq!(select(&mutants, &["07".into()]).unwrap_err(), "--only \"07\" names no mutant");
         let items: Vec<u32> = (0..10).collect();
         assert_eq!(shard(items.clone(), (1, 4)), [0, 4, 8]);
         assert_eq!(shard(items.clone(), (4, 4)), [3, 7]);

@@ -85,12 +85,7 @@ pub struct Entry {
 impl Entry {
     /// The expected killers that did not fail.
     pub fn missing_expected(&self) -> Vec<&str> {
-        self.mutant
-            .expect
-            .iter()
-            .filter(|e| !self.killers.contains(e))
-            .map(String::as_str)
-            .collect()
+        self.mutant.expect.iter().filter(|e| !self.killers.contains(e)).map(String::as_str).collect()
     }
 
     /// Whether the expected killers were among the killers: all, some or none.
@@ -109,16 +104,9 @@ impl Entry {
 
     pub fn headline(&self) -> String {
         match &self.fate {
-            Fate::Killed => format!(
-                "KILLED by {} (expected killers: {})",
-                self.killers.join(" "),
-                self.expected()
-            ),
+            Fate::Killed => format!("KILLED by {} (expected killers: {})", self.killers.join(" "), self.expected()),
             Fate::Crashed(why) => format!("KILLED BY CRASH: {why}"),
-            Fate::Survived => format!(
-                "SURVIVED: no check failed (expected {})",
-                self.mutant.expect.join(" ")
-            ),
+            Fate::Survived => format!("SURVIVED: no check failed (expected {})", self.mutant.expect.join(" ")),
             other => format!("{}: {}", other.word().to_uppercase(), other.detail()),
         }
     }
@@ -128,13 +116,7 @@ impl Entry {
     pub fn recorded_kills(&self) -> Option<Vec<String>> {
         match self.fate {
             Fate::Killed | Fate::Survived => Some(self.killers.clone()),
-            Fate::Crashed(_) => Some(
-                self.killers
-                    .iter()
-                    .cloned()
-                    .chain([CRASH.to_string()])
-                    .collect(),
-            ),
+            Fate::Crashed(_) => Some(self.killers.iter().cloned().chain([CRASH.to_string()]).collect()),
             _ => None,
         }
     }
@@ -154,10 +136,7 @@ pub struct Summary {
 
 /// Killed (including by crash) and total.
 pub fn score(entries: &[Entry]) -> (usize, usize) {
-    (
-        entries.iter().filter(|e| e.fate.killed()).count(),
-        entries.len(),
-    )
+    (entries.iter().filter(|e| e.fate.killed()).count(), entries.len())
 }
 
 fn per_kind(entries: &[Entry]) -> BTreeMap<&str, (usize, usize)> {
@@ -177,8 +156,7 @@ fn ordered(entries: &[Entry]) -> Vec<&Entry> {
 }
 
 fn seconds(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.1}", d.as_secs_f64()))
-        .unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:.1}", d.as_secs_f64())).unwrap_or_else(|| "-".into())
 }
 
 fn intro(s: &Summary, entries: &[Entry]) -> Vec<String> {
@@ -186,10 +164,7 @@ fn intro(s: &Summary, entries: &[Entry]) -> Vec<String> {
     let mut lines = vec![
         format!(
             "Score: {killed}/{total} mutants killed ({} by a crash)",
-            entries
-                .iter()
-                .filter(|e| matches!(e.fate, Fate::Crashed(_)))
-                .count()
+            entries.iter().filter(|e| matches!(e.fate, Fate::Crashed(_))).count()
         ),
         format!(
             "Kernel: Linux {} built in {}; the unmutated kernel is green: {} checks in {:.1} s",
@@ -198,11 +173,7 @@ fn intro(s: &Summary, entries: &[Entry]) -> Vec<String> {
             s.checks,
             s.baseline_boot.as_secs_f64()
         ),
-        format!(
-            "Wall time {:.0} s (of which the unmutated build {:.1} s)",
-            s.wall.as_secs_f64(),
-            s.baseline_build.as_secs_f64()
-        ),
+        format!("Wall time {:.0} s (of which the unmutated build {:.1} s)", s.wall.as_secs_f64(), s.baseline_build.as_secs_f64()),
     ];
     if let Some(why) = &s.aborted {
         lines.push(format!("The run STOPPED early: {why}"));
@@ -226,15 +197,8 @@ pub fn markdown(s: &Summary, entries: &[Entry]) -> String {
             "" => e.fate.word().to_uppercase(),
             d => format!("{}: {}", e.fate.word().to_uppercase(), md_cell(d)),
         };
-        let killers = if e.killers.is_empty() {
-            "-".to_string()
-        } else {
-            e.killers
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let killers =
+            if e.killers.is_empty() { "-".to_string() } else { e.killers.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" ") };
         let missing = e.missing_expected();
         let expected = if missing.is_empty() || e.expected() == "-" {
             e.expected().to_string()
@@ -266,32 +230,20 @@ pub fn html(s: &Summary, entries: &[Entry]) -> String {
         out.push_str(&format!("<li>{}</li>\n", escape(&line)));
     }
     out.push_str("</ul>\n<p>A mutant is killed when at least one check FAILs; a kernel that panics or hangs kills it \"by crash\" (violet). Survivors (red) and errors (orange) come first.</p>\n");
-    out.push_str(
-        "<table>\n<thead><tr><th>kind</th><th>killed</th><th>total</th></tr></thead>\n<tbody>\n",
-    );
+    out.push_str("<table>\n<thead><tr><th>kind</th><th>killed</th><th>total</th></tr></thead>\n<tbody>\n");
     for (kind, (killed, total)) in per_kind(entries) {
-        out.push_str(&format!(
-            "<tr><td class=\"l\">{}</td><td>{killed}</td><td>{total}</td></tr>\n",
-            escape(kind)
-        ));
+        out.push_str(&format!("<tr><td class=\"l\">{}</td><td>{killed}</td><td>{total}</td></tr>\n", escape(kind)));
     }
     out.push_str("</tbody></table>\n<table>\n<thead><tr><th>mutant</th><th>kind</th><th>function</th><th>breaks</th><th>verdict</th><th>killed by</th><th>expected killers among them</th><th>build s</th><th>boot s</th></tr></thead>\n<tbody>\n");
     for e in ordered(entries) {
         let m = &e.mutant;
         let verdict = match e.fate.detail() {
             "" => escape(&e.fate.word().to_uppercase()),
-            d => format!(
-                "<details><summary>{}</summary>{}</details>",
-                escape(&e.fate.word().to_uppercase()),
-                escape(d)
-            ),
+            d => format!("<details><summary>{}</summary>{}</details>", escape(&e.fate.word().to_uppercase()), escape(d)),
         };
         let missing = e.missing_expected();
-        let expected_title = if missing.is_empty() {
-            String::new()
-        } else {
-            format!(" title=\"not among them: {}\"", escape(&missing.join(" ")))
-        };
+        let expected_title =
+            if missing.is_empty() { String::new() } else { format!(" title=\"not among them: {}\"", escape(&missing.join(" "))) };
         out.push_str(&format!(
             "<tr class=\"{}\"><td class=\"id\" title=\"{}\">{}{}</td><td>{}</td><td class=\"id\">{}</td><td class=\"l\">{}</td><td class=\"v\">{verdict}</td><td class=\"id\">{}</td><td{expected_title}>{}</td><td>{}</td><td>{}</td></tr>\n",
             e.fate.class(),
@@ -313,10 +265,8 @@ pub fn html(s: &Summary, entries: &[Entry]) -> String {
 
 pub fn json(s: &Summary, entries: &[Entry]) -> String {
     let (killed, total) = score(entries);
-    let kinds: serde_json::Map<String, serde_json::Value> = per_kind(entries)
-        .into_iter()
-        .map(|(k, (killed, total))| (k.to_string(), json!({"killed": killed, "total": total})))
-        .collect();
+    let kinds: serde_json::Map<String, serde_json::Value> =
+        per_kind(entries).into_iter().map(|(k, (killed, total))| (k.to_string(), json!({"killed": killed, "total": total}))).collect();
     let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
     let mutants: Vec<serde_json::Value> = ordered(entries)
         .into_iter()
@@ -364,10 +314,7 @@ mod tests {
     use std::path::Path;
 
     fn entries() -> Vec<Entry> {
-        let ms = super::super::patch::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants"),
-        )
-        .unwrap();
+        let ms = super::super::patch::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutants")).unwrap();
         vec![
             Entry {
                 mutant: ms[0].clone(),
@@ -405,53 +352,34 @@ mod tests {
     #[test]
     fn markdown_lists_survivors_first_with_the_score() {
         let md = markdown(&summary(), &entries());
+        assert!(md.contains("- Score: 1/2 mutants killed (0 by a crash)\n"), "{md}");
+        assert!(md.contains("| pid | 0 | 1 |\n| uts | 1 | 1 |\n"), "{md}");
+        let survivor = md.find("| `02-pid-init-killable` (subtle) | pid | `kernel/signal.c:sig_task_ignored` |").expect(&md);
+        let killed = md.find("| `01-uts-hostname-not-copied` | uts |").expect(&md);
+        assert!(survivor < killed);
         assert!(
-            md.contains("- Score: 1/2 mutants killed (0 by a crash)\n"),
+            md.contains("| KILLED | `uts.new-namespace-copies-names` `uts.x` | some (not: uts.uname-reflects-namespace) | 8.1 | 6.2 |"),
             "{md}"
         );
-        assert!(md.contains("| pid | 0 | 1 |\n| uts | 1 | 1 |\n"), "{md}");
-        let survivor = md
-            .find("| `02-pid-init-killable` (subtle) | pid | `kernel/signal.c:sig_task_ignored` |")
-            .expect(&md);
-        let killed = md
-            .find("| `01-uts-hostname-not-copied` | uts |")
-            .expect(&md);
-        assert!(survivor < killed);
-        assert!(md.contains("| KILLED | `uts.new-namespace-copies-names` `uts.x` | some (not: uts.uname-reflects-namespace) | 8.1 | 6.2 |"), "{md}");
     }
 
     #[test]
     fn html_is_self_contained_and_json_carries_every_field() {
         let page = html(&summary(), &entries());
-        assert!(
-            page.starts_with("<!DOCTYPE html>")
-                && !page.contains("<script")
-                && !page.contains("<link")
-        );
-        assert!(
-            page.find("<tr class=\"survived\">").unwrap()
-                < page.find("<tr class=\"killed\">").unwrap(),
-            "{page}"
-        );
+        assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script") && !page.contains("<link"));
+        assert!(page.find("<tr class=\"survived\">").unwrap() < page.find("<tr class=\"killed\">").unwrap(), "{page}");
         let doc: serde_json::Value = serde_json::from_str(&json(&summary(), &entries())).unwrap();
         assert_eq!(doc["score"]["killed"], 1);
         assert_eq!(doc["score"]["per_kind"]["uts"]["total"], 1);
         let first = &doc["mutants"][0];
         assert_eq!(
-            (
-                first["name"].as_str(),
-                first["verdict"].as_str(),
-                first["killed"].as_bool()
-            ),
+            (first["name"].as_str(), first["verdict"].as_str(), first["killed"].as_bool()),
             (Some("02-pid-init-killable"), Some("survived"), Some(false))
         );
         let second = &doc["mutants"][1];
         assert_eq!(second["function"], "kernel/utsname.c:clone_uts_ns");
         assert_eq!(second["killed_by"][1], "uts.x");
-        assert_eq!(
-            second["expected_missing"][0],
-            "uts.uname-reflects-namespace"
-        );
+        assert_eq!(second["expected_missing"][0], "uts.uname-reflects-namespace");
         assert_eq!(second["build_s"], 8.1);
     }
 

@@ -6,9 +6,7 @@
 //! The tree's directory is keyed by the tarball's and the fragments' content, so another
 //! source or fragment gets a fresh tree; a lock file keeps a second run off a tree in use.
 
-use crate::kernel::source::{
-    dropped_options, make_with_progress, requested_options, run, sha256, sha256_file,
-};
+use crate::kernel::source::{dropped_options, make_with_progress, requested_options, run, sha256, sha256_file};
 use crate::outcome::{progress, Failure};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -43,13 +41,9 @@ pub fn read_fragments(fragments: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, F
     fragments
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| Failure::bad_input(format!("config fragment {}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f).map_err(|e| Failure::bad_input(format!("config fragment {}: {e}", f.display())))?;
             if requested_options(&text).is_empty() {
-                return Err(Failure::bad_input(format!(
-                    "{} has no CONFIG_ lines: not a config fragment",
-                    f.display()
-                )));
+                return Err(Failure::bad_input(format!("{} has no CONFIG_ lines: not a config fragment", f.display())));
             }
             Ok((f.clone(), text))
         })
@@ -59,14 +53,7 @@ pub fn read_fragments(fragments: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, F
 /// A git command in the tree.
 pub fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args([
-        "-c",
-        "user.name=nsconform",
-        "-c",
-        "user.email=nsconform@localhost",
-        "-c",
-        "core.autocrlf=false",
-    ]);
+    cmd.arg("-C").arg(dir).args(["-c", "user.name=nsconform", "-c", "user.email=nsconform@localhost", "-c", "core.autocrlf=false"]);
     cmd
 }
 
@@ -74,22 +61,14 @@ pub fn git(dir: &Path) -> Command {
 /// for a changed command line). LOCALVERSION= keeps the git state out of the release name.
 pub fn make(dir: &Path, jobs: usize) -> Command {
     let mut cmd = Command::new("make");
-    cmd.arg("-C")
-        .arg(dir)
-        .arg(format!("-j{jobs}"))
-        .arg("LOCALVERSION=");
+    cmd.arg("-C").arg(dir).arg(format!("-j{jobs}")).arg("LOCALVERSION=");
     cmd
 }
 
 impl Tree {
     /// Opens (or first creates) the tree for `source` and `fragments` in `dir`, or in
     /// `cache/KEY` when `dir` is None, and locks it.
-    pub fn open(
-        source: &Path,
-        fragments: &[PathBuf],
-        dir: Option<&Path>,
-        cache: &Path,
-    ) -> Result<Tree, Failure> {
+    pub fn open(source: &Path, fragments: &[PathBuf], dir: Option<&Path>, cache: &Path) -> Result<Tree, Failure> {
         if !source.is_file() {
             return Err(Failure::bad_input(format!(
                 "kernel source {} does not exist (apt-get install linux-source-6.12, or give --source TARBALL)",
@@ -103,8 +82,7 @@ impl Tree {
             None => cache.join(&key[..16]),
         };
         let parent = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| Failure::tooling(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(&parent).map_err(|e| Failure::tooling(format!("{}: {e}", parent.display())))?;
         let lock = lock(&dir)?;
         if dir.exists() {
             match std::fs::read_to_string(dir.join(".git").join(KEY_FILE)) {
@@ -115,7 +93,12 @@ impl Tree {
                         dir.display()
                     )))
                 }
-                Err(_) => return Err(Failure::bad_input(format!("{} exists and is not a mutants tree; remove it or give another --tree", dir.display()))),
+                Err(_) => {
+                    return Err(Failure::bad_input(format!(
+                        "{} exists and is not a mutants tree; remove it or give another --tree",
+                        dir.display()
+                    )))
+                }
             }
         } else {
             create(source, &dir, &key)?;
@@ -137,11 +120,7 @@ impl Tree {
 
     fn configure(&self, fragments: &[(PathBuf, String)]) -> Result<(), Failure> {
         let start = Instant::now();
-        progress(&format!(
-            "configuring {}: tinyconfig + {}",
-            self.dir.display(),
-            names(fragments)
-        ));
+        progress(&format!("configuring {}: tinyconfig + {}", self.dir.display(), names(fragments)));
         run(make(&self.dir, 1).arg("tinyconfig"), "make tinyconfig")?;
         let mut merge = Command::new(self.dir.join("scripts/kconfig/merge_config.sh"));
         merge.current_dir(&self.dir).arg("-m").arg(".config");
@@ -150,28 +129,14 @@ impl Tree {
         }
         run(&mut merge, "merge_config.sh")?;
         run(make(&self.dir, 1).arg("olddefconfig"), "make olddefconfig")?;
-        let config = std::fs::read_to_string(self.config())
-            .map_err(|e| Failure::tooling(format!(".config: {e}")))?;
-        let wanted = requested_options(
-            &fragments
-                .iter()
-                .map(|(_, t)| t.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        let config = std::fs::read_to_string(self.config()).map_err(|e| Failure::tooling(format!(".config: {e}")))?;
+        let wanted = requested_options(&fragments.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n"));
         let dropped = dropped_options(&wanted, &config);
         if !dropped.is_empty() {
-            return Err(Failure::bad_input(format!(
-                "the fragment's options did not survive olddefconfig: {}",
-                dropped.join(", ")
-            )));
+            return Err(Failure::bad_input(format!("the fragment's options did not survive olddefconfig: {}", dropped.join(", "))));
         }
-        std::fs::write(self.dir.join(".git").join(CONFIGURED), "")
-            .map_err(|e| Failure::tooling(format!("{}: {e}", self.dir.display())))?;
-        progress(&format!(
-            "configured in {:.1} s",
-            start.elapsed().as_secs_f64()
-        ));
+        std::fs::write(self.dir.join(".git").join(CONFIGURED), "").map_err(|e| Failure::tooling(format!("{}: {e}", self.dir.display())))?;
+        progress(&format!("configured in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(())
     }
 
@@ -179,32 +144,21 @@ impl Tree {
     /// mutant's revert touched). Prints progress; a failure is a tooling failure.
     pub fn build_baseline(&self, jobs: usize) -> Result<Duration, Failure> {
         let start = Instant::now();
-        progress(&format!("building the unmutated kernel in {} (make -j{jobs} bzImage; the first build takes minutes)", self.dir.display()));
+        progress(&format!(
+            "building the unmutated kernel in {} (make -j{jobs} bzImage; the first build takes minutes)",
+            self.dir.display()
+        ));
         make_with_progress({
             let mut cmd = make(&self.dir, jobs);
             cmd.arg("bzImage");
             cmd
         })
-        .map_err(|f| {
-            Failure::tooling(format!(
-                "the unmutated kernel does not build: {}",
-                f.message
-            ))
-        })?;
+        .map_err(|f| Failure::tooling(format!("the unmutated kernel does not build: {}", f.message)))?;
         // A build that rewrote a tracked file would make every later cleanliness check fail:
         // such files become part of the baseline.
         if !self.unclean()?.is_empty() {
             run(git(&self.dir).args(["add", "-u"]), "git add -u")?;
-            run(
-                git(&self.dir).args([
-                    "commit",
-                    "-q",
-                    "--no-verify",
-                    "-m",
-                    "files the kernel build rewrote",
-                ]),
-                "git commit",
-            )?;
+            run(git(&self.dir).args(["commit", "-q", "--no-verify", "-m", "files the kernel build rewrote"]), "git commit")?;
         }
         Ok(start.elapsed())
     }
@@ -213,11 +167,8 @@ impl Tree {
     /// Ok(Err(tail)) when make failed: the last lines of its output.
     pub fn build(&self, jobs: usize, log: &Path) -> Result<Result<Duration, String>, Failure> {
         let start = Instant::now();
-        let file =
-            File::create(log).map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
+        let file = File::create(log).map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
+        let err = file.try_clone().map_err(|e| Failure::tooling(format!("{}: {e}", log.display())))?;
         let status = make(&self.dir, jobs)
             .arg("bzImage")
             .stdin(Stdio::null())
@@ -230,23 +181,11 @@ impl Tree {
         }
         let text = std::fs::read_to_string(log).unwrap_or_default();
         // The compiler's errors, else make's.
-        let mut errors: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains("error:"))
-            .take(3)
-            .collect();
+        let mut errors: Vec<&str> = text.lines().filter(|l| l.contains("error:")).take(3).collect();
         if errors.is_empty() {
-            errors = text
-                .lines()
-                .filter(|l| l.contains("Error "))
-                .take(3)
-                .collect();
+            errors = text.lines().filter(|l| l.contains("Error ")).take(3).collect();
         }
-        Ok(Err(if errors.is_empty() {
-            text.lines().last().unwrap_or("").to_string()
-        } else {
-            errors.join(" | ")
-        }))
+        Ok(Err(if errors.is_empty() { text.lines().last().unwrap_or("").to_string() } else { errors.join(" | ") }))
     }
 
     /// Applies (or with `reverse`, takes back) a diff with git apply.
@@ -263,23 +202,12 @@ impl Tree {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run git apply: {e}"))?;
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(diff.as_bytes())
-            .map_err(|e| format!("git apply: {e}"))?;
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("git apply: {e}"))?;
+        child.stdin.take().expect("piped stdin").write_all(diff.as_bytes()).map_err(|e| format!("git apply: {e}"))?;
+        let out = child.wait_with_output().map_err(|e| format!("git apply: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" | "))
+            Err(String::from_utf8_lossy(&out.stderr).lines().take(3).collect::<Vec<_>>().join(" | "))
         }
     }
 
@@ -293,20 +221,13 @@ impl Tree {
         if unclean.is_empty() {
             Ok(())
         } else {
-            Err(Failure::tooling(format!(
-                "the tree {} is not clean after reverting: {}",
-                self.dir.display(),
-                unclean.join(", ")
-            )))
+            Err(Failure::tooling(format!("the tree {} is not clean after reverting: {}", self.dir.display(), unclean.join(", "))))
         }
     }
 
     /// Puts every tracked file back as committed and removes the files `diff` creates.
     pub fn restore(&self, diff: &str) -> Result<(), Failure> {
-        run(
-            git(&self.dir).args(["checkout", "-q", "--", "."]),
-            "git checkout",
-        )?;
+        run(git(&self.dir).args(["checkout", "-q", "--", "."]), "git checkout")?;
         for path in super::patch::created_files(diff) {
             let _ = std::fs::remove_file(self.dir.join(path));
         }
@@ -327,14 +248,8 @@ impl Tree {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let mut files: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .collect();
-        let quiet = git(&self.dir)
-            .args(["diff", "--quiet"])
-            .status()
-            .map_err(|e| Failure::tooling(format!("git diff: {e}")))?;
+        let mut files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+        let quiet = git(&self.dir).args(["diff", "--quiet"]).status().map_err(|e| Failure::tooling(format!("git diff: {e}")))?;
         if !quiet.success() && files.is_empty() {
             files.push("git diff --quiet reports a difference".into());
         }
@@ -343,19 +258,14 @@ impl Tree {
 }
 
 fn names(fragments: &[(PathBuf, String)]) -> String {
-    fragments
-        .iter()
-        .map(|(f, _)| f.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" + ")
+    fragments.iter().map(|(f, _)| f.display().to_string()).collect::<Vec<_>>().join(" + ")
 }
 
 /// Takes the tree's lock (a sibling file DIR.lock), or says who holds it.
 fn lock(dir: &Path) -> Result<File, Failure> {
     use std::os::fd::AsRawFd;
     let path = sibling(dir, "lock");
-    let file =
-        File::create(&path).map_err(|e| Failure::tooling(format!("{}: {e}", path.display())))?;
+    let file = File::create(&path).map_err(|e| Failure::tooling(format!("{}: {e}", path.display())))?;
     // SAFETY: flock on an fd we own; released when the file is dropped.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Failure::bad_input(format!(
@@ -372,42 +282,17 @@ fn create(source: &Path, dir: &Path, key: &str) -> Result<(), Failure> {
     let start = Instant::now();
     let staging = sibling(dir, "new");
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)
-        .map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
-    progress(&format!(
-        "unpacking {} into {}",
-        source.display(),
-        staging.display()
-    ));
-    run(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(source)
-            .arg("--strip-components=1")
-            .arg("-C")
-            .arg(&staging),
-        "tar",
-    )?;
-    progress(&format!(
-        "unpacked in {:.0} s; committing the sources as the clean baseline",
-        start.elapsed().as_secs_f64()
-    ));
+    std::fs::create_dir_all(&staging).map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
+    progress(&format!("unpacking {} into {}", source.display(), staging.display()));
+    run(Command::new("tar").arg("-xf").arg(source).arg("--strip-components=1").arg("-C").arg(&staging), "tar")?;
+    progress(&format!("unpacked in {:.0} s; committing the sources as the clean baseline", start.elapsed().as_secs_f64()));
     run(git(&staging).args(["init", "-q"]), "git init")?;
     run(git(&staging).args(["add", "-f", "-A", "."]), "git add")?;
-    run(
-        git(&staging)
-            .args(["commit", "-q", "--no-verify", "-m"])
-            .arg(format!("baseline: {}", source.display())),
-        "git commit",
-    )?;
+    run(git(&staging).args(["commit", "-q", "--no-verify", "-m"]).arg(format!("baseline: {}", source.display())), "git commit")?;
     std::fs::write(staging.join(".git").join(KEY_FILE), format!("{key}\n"))
         .map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
-    std::fs::rename(&staging, dir)
-        .map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
-    progress(&format!(
-        "baseline commit ready in {:.0} s",
-        start.elapsed().as_secs_f64()
-    ));
+    std::fs::rename(&staging, dir).map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
+    progress(&format!("baseline commit ready in {:.0} s", start.elapsed().as_secs_f64()));
     Ok(())
 }
 
@@ -424,13 +309,7 @@ mod tests {
 
     #[test]
     fn siblings_keep_the_whole_name() {
-        assert_eq!(
-            sibling(Path::new("/c/linux-6.12"), "lock"),
-            Path::new("/c/linux-6.12.lock")
-        );
-        assert_eq!(
-            sibling(Path::new("/c/f0d6856b6de63654"), "new"),
-            Path::new("/c/f0d6856b6de63654.new")
-        );
+        assert_eq!(sibling(Path::new("/c/linux-6.12"), "lock"), Path::new("/c/linux-6.12.lock"));
+        assert_eq!(sibling(Path::new("/c/f0d6856b6de63654"), "new"), Path::new("/c/f0d6856b6de63654.new"));
     }
 }
