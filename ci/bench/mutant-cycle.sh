@@ -3,7 +3,7 @@
 # (apply, incremental make bzImage, boot under TCG with every check, revert and prove the tree
 # clean): figures per mutant and their median. Preparing the tree is not counted.
 # Usage: ci/bench/mutant-cycle.sh [MUTANTS_OPTIONS]   (default: --only 01,02,03,04,05)
-# e.g.   ci/bench/mutant-cycle.sh --mutants vm/tests/fixtures/mutants --only 01,02
+# e.g.   ci/bench/mutant-cycle.sh --mutants app/tests/fixtures/mutants --only 01,02
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v jq >/dev/null || { echo "this benchmark reads mutants.json with jq (apt-get install jq)" >&2; exit 2; }

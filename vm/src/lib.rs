@@ -6,9 +6,7 @@ pub mod console;
 pub mod guest;
 pub mod initramfs;
 pub mod kernel;
-pub mod matrix;
 pub mod modules;
-pub mod mutants;
 pub mod outcome;
 pub mod pack;
 pub mod qemu;
@@ -219,7 +217,7 @@ fn shown(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
-pub(crate) fn cache_dir() -> Result<PathBuf, Failure> {
+pub fn cache_dir() -> Result<PathBuf, Failure> {
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     env("NSCONFORM_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("nsconform")))

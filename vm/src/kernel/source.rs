@@ -124,7 +124,7 @@ fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, S
 }
 
 /// Runs a long `make`, printing a progress line every 15 s (the step it is at).
-pub(crate) fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
+pub fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
         Failure::tooling(format!("cannot run make (install build-essential, flex, bison, bc, libelf-dev, libssl-dev): {e}"))
     })?;
@@ -144,7 +144,7 @@ pub(crate) fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
+pub fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
     let out = cmd.output().map_err(|e| Failure::tooling(format!("cannot run {what}: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -153,7 +153,7 @@ pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
+pub fn sha256_file(path: &Path) -> Result<String, Failure> {
     let out = Command::new("sha256sum").arg(path).output().map_err(|e| Failure::tooling(format!("sha256sum: {e}")))?;
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -162,7 +162,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
         .ok_or_else(|| Failure::tooling("sha256sum printed nothing"))
 }
 
-pub(crate) fn sha256(data: &[u8]) -> Result<String, Failure> {
+pub fn sha256(data: &[u8]) -> Result<String, Failure> {
     use std::io::Write;
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())

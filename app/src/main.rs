@@ -1,5 +1,9 @@
-//! `nsconform`: runs the conformance suites against the running kernel, or inside a VM
-//! booting a chosen kernel. Started as PID 1 (the VM's initramfs /init), it is the guest.
+//! `nsconform`: runs the conformance suites against the running kernel, inside a VM booting
+//! a chosen kernel, across the kernel matrix, or against kernel mutants. Started by the VM
+//! runner as its guest's init, it is the guest.
+
+mod matrix;
+mod mutants;
 
 const USAGE: &str = "\
 usage: nsconform <command> [OPTIONS]
@@ -37,8 +41,8 @@ fn main() {
             nsconform_harness::cli::main(&rest, &checks)
         }
         Some("vm") => nsconform_vm::main(&args[1..], &checks),
-        Some("matrix") => nsconform_vm::matrix::main(&args[1..]),
-        Some("mutants") => nsconform_vm::mutants::main(&args[1..], &checks),
+        Some("matrix") => matrix::main(&args[1..]),
+        Some("mutants") => mutants::main(&args[1..], &checks),
         Some("help" | "-h" | "--help") => {
             nsconform_harness::stdout::line(USAGE);
             0

@@ -6,8 +6,8 @@
 //! The tree's directory is keyed by the tarball's and the fragments' content, so another
 //! source or fragment gets a fresh tree; a lock file keeps a second run off a tree in use.
 
-use crate::kernel::source::{dropped_options, make_with_progress, requested_options, run, sha256, sha256_file};
-use crate::outcome::{progress, Failure};
+use nsconform_vm::kernel::source::{dropped_options, make_with_progress, requested_options, run, sha256, sha256_file};
+use nsconform_vm::outcome::{progress, Failure};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

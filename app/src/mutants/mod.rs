@@ -9,9 +9,9 @@ pub mod patch;
 pub mod report;
 pub mod tree;
 
-use crate::outcome::{progress, Exit, Failure};
 use nsconform_harness::report::Record;
 use nsconform_harness::Check;
+use nsconform_vm::outcome::{progress, Exit, Failure};
 use patch::Mutant;
 use report::{Entry, Fate, Summary};
 use std::collections::BTreeMap;
@@ -229,10 +229,10 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     }
     let recorded = if o.record { Some(read_kills(&kills_path)?) } else { None };
     std::fs::create_dir_all(o.out.join("mutants")).map_err(|e| Failure::bad_input(format!("{}: {e}", o.out.display())))?;
-    crate::qemu::ensure_installed(progress).map_err(Failure::tooling)?;
+    nsconform_vm::qemu::ensure_installed(progress).map_err(Failure::tooling)?;
     let started = Instant::now();
 
-    let cache = crate::cache_dir()?.join("mutants");
+    let cache = nsconform_vm::cache_dir()?.join("mutants");
     let tree = Tree::open(&o.source, &o.fragments, o.tree.as_deref(), &cache)?;
     let leftover = tree.unclean()?;
     if !leftover.is_empty() {

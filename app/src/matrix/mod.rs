@@ -4,8 +4,8 @@
 pub mod expectations;
 pub mod report;
 
-use crate::outcome::progress;
 use nsconform_harness::report::{json::record_from_value, Record};
+use nsconform_vm::outcome::progress;
 use report::Column;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
