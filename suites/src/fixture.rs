@@ -173,3 +173,17 @@ pub fn create_without_cap_sys_admin(kind: Kind) -> Outcome {
         expect_eq(&format!("/proc/self/ns/{entry} after the refused calls"), before, own_ns(entry)?)
     })
 }
+
+/// unshare(CLONE_NEWTIME), judged like every namespace creation; fails unless
+/// /proc/self/ns/time_for_children then names a new namespace.
+pub(crate) fn enter_for_children() -> Outcome {
+    let own = own_ns("time")?;
+    nsconform_harness::unshare(&[Kind::Time])?;
+    let pending = own_ns("time_for_children")?;
+    nsconform_harness::expect_that(
+        "/proc/self/ns/time_for_children after unshare(CLONE_NEWTIME)",
+        pending != own,
+        format!("a new namespace, not the caller's ({own})"),
+        format!("the caller's own ({pending}): CLONE_NEWTIME was ignored"),
+    )
+}

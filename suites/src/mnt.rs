@@ -7,6 +7,7 @@
 //! namespaces cannot be configured out, so this kind has no `flag-refused-when-configured-out`
 //! check: it could only ever skip.
 
+use crate::scratch::{bind, dirs, in_scratch, tmpfs, tmpfs_with, touch, SOURCE};
 use crate::sys::{dev_ino, own_ns, set_effective_cap, FsSibling};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -192,9 +193,6 @@ pub const CHECKS: &[Check] = &[
     crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
 ];
 
-/// The source name of every tmpfs the checks mount, to tell them from the host's mounts.
-const SOURCE: &str = "nsconform";
-
 /// One line of /proc/self/mountinfo (proc(5)).
 #[derive(Debug)]
 struct Mount {
@@ -245,38 +243,8 @@ fn group(tags: &[String], prefix: &str) -> Option<u32> {
     tags.iter().find_map(|t| t.strip_prefix(prefix)?.parse().ok())
 }
 
-pub(crate) fn tmpfs(point: &str) -> Outcome {
-    tmpfs_with(point, MsFlags::empty())
-}
-
-fn tmpfs_with(point: &str, flags: MsFlags) -> Outcome {
-    mount(Some(SOURCE), point, Some("tmpfs"), flags, Some("size=64k")).at(&format!("mounting a tmpfs on {point}"))
-}
-
-pub(crate) fn dirs(paths: &[&str]) -> Outcome {
-    paths.iter().try_for_each(|p| std::fs::create_dir(p).at(&format!("creating the directory {p}")))
-}
-
-pub(crate) fn touch(path: &str) -> Outcome {
-    std::fs::File::create(path).map(drop).at(&format!("creating the file {path}"))
-}
-
-pub(crate) fn bind(source: &str, target: &str, flags: MsFlags) -> Result<(), Errno> {
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | flags, None::<&str>)
-}
-
 fn set_propagation(point: &str, flags: MsFlags) -> Outcome {
     mount(None::<&str>, point, None::<&str>, flags, None::<&str>).at(&format!("setting the propagation of {point} to {flags:?}"))
-}
-
-/// Runs `body` in a new, private mount namespace with a tmpfs on /tmp: the scratch space every
-/// check builds its mounts in.
-pub(crate) fn in_scratch(body: impl FnOnce() -> Outcome) -> Outcome {
-    spawn(Spawn::clone(&[Kind::Mnt]), |_| {
-        tmpfs("/tmp")?;
-        body()
-    })?
-    .join()
 }
 
 fn new_namespace_copies_mount_table() -> Outcome {

@@ -6,7 +6,8 @@
 //! and capabilities are the user suite's.
 
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
-use crate::mnt::{bind, in_scratch, touch};
+use crate::ns_ioctl::*;
+use crate::scratch::{bind, in_scratch, touch};
 use crate::sys::{dev_ino, errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open, set_effective_cap, with_second_thread, FsSibling};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -293,43 +294,6 @@ pub const CHECKS: &[Check] = &[
         body: ioctl_get_id,
     },
 ];
-
-// ioctl_ns(2) requests, include/uapi/linux/nsfs.h: _IO(0xb7, nr) and _IOR(0xb7, nr, size).
-const fn ns_io(nr: libc::c_ulong) -> libc::c_ulong {
-    (0xb7 << 8) | nr
-}
-const fn ns_ior(nr: libc::c_ulong, size: libc::c_ulong) -> libc::c_ulong {
-    (2 << 30) | (size << 16) | ns_io(nr)
-}
-pub(crate) const NS_GET_USERNS: libc::c_ulong = ns_io(1);
-const NS_GET_PARENT: libc::c_ulong = ns_io(2);
-const NS_GET_NSTYPE: libc::c_ulong = ns_io(3);
-const NS_GET_OWNER_UID: libc::c_ulong = ns_io(4);
-const NS_GET_MNTNS_ID: libc::c_ulong = ns_ior(5, 8);
-const NS_GET_PID_FROM_PIDNS: libc::c_ulong = ns_ior(6, 4);
-const NS_GET_TGID_FROM_PIDNS: libc::c_ulong = ns_ior(7, 4);
-const NS_GET_PID_IN_PIDNS: libc::c_ulong = ns_ior(8, 4);
-const NS_GET_TGID_IN_PIDNS: libc::c_ulong = ns_ior(9, 4);
-const NS_GET_ID: libc::c_ulong = ns_ior(13, 8);
-/// No kernel assigns this request number.
-const NS_UNKNOWN: libc::c_ulong = ns_io(0xff);
-
-fn ioctl(fd: &impl AsRawFd, request: libc::c_ulong, arg: usize) -> Result<i32, Errno> {
-    // SAFETY: every request used here takes an integer or a pointer to a live u32/u64.
-    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) })
-}
-
-/// An ioctl that answers with a new namespace fd (NS_GET_USERNS, NS_GET_PARENT).
-pub(crate) fn related(fd: &impl AsRawFd, request: libc::c_ulong) -> Result<File, Errno> {
-    // SAFETY: on success the ioctl returns a new fd that we own.
-    ioctl(fd, request, 0).map(|new| unsafe { File::from_raw_fd(new) })
-}
-
-/// An ioctl that writes a u64 (NS_GET_MNTNS_ID, NS_GET_ID).
-fn id_of(fd: &impl AsRawFd, request: libc::c_ulong) -> Result<u64, Errno> {
-    let mut id = 0u64;
-    ioctl(fd, request, &mut id as *mut u64 as usize).map(|_| id)
-}
 
 /// Needs-probe for a newer ioctl: only ENOTTY says it does not exist.
 fn probe_ioctl(request: libc::c_ulong, entry: &str) -> Result<(), String> {

@@ -5,6 +5,7 @@
 //! children (/proc/self/ns/time_for_children). Its offsets are written to
 //! /proc/self/timens_offsets before the first child enters, which freezes them.
 
+use crate::fixture::enter_for_children;
 use crate::sys::{own_ns, write_file};
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -12,9 +13,7 @@ use nix::unistd::Pid;
 use nsconform_harness::host::facts;
 use nsconform_harness::process::creation_error;
 use nsconform_harness::userns::become_root;
-use nsconform_harness::{
-    expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE,
-};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -154,20 +153,6 @@ const REALTIME: &[Clock] = &[
     Clock { id: libc::CLOCK_REALTIME_COARSE, name: "CLOCK_REALTIME_COARSE" },
     Clock { id: libc::CLOCK_TAI, name: "CLOCK_TAI" },
 ];
-
-/// unshare(CLONE_NEWTIME), judged like every namespace creation; fails unless
-/// /proc/self/ns/time_for_children then names a new namespace.
-pub(crate) fn enter_for_children() -> Outcome {
-    let own = own_ns("time")?;
-    enter(&[Kind::Time])?;
-    let pending = own_ns("time_for_children")?;
-    expect_that(
-        "/proc/self/ns/time_for_children after unshare(CLONE_NEWTIME)",
-        pending != own,
-        format!("a new namespace, not the caller's ({own})"),
-        format!("the caller's own ({pending}): CLONE_NEWTIME was ignored"),
-    )
-}
 
 fn offsets_text(monotonic: i64, boottime: i64) -> String {
     // Numeric clock ids: 5.6 accepts only those, later kernels also the names.

@@ -7,7 +7,7 @@
 
 use crate::disabled::refused_when_configured_out;
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
-use crate::nsfs::{related, NS_GET_USERNS};
+use crate::ns_ioctl::{related, NS_GET_USERNS};
 use crate::sys::{own_ns, try_clone, with_second_thread, write_file, write_sysctl};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -606,7 +606,7 @@ fn owned_by_creators_userns(kind: Kind) -> Outcome {
         let how = if kind == Kind::Time { Spawn::fork() } else { Spawn::clone(&[kind]) };
         spawn(how, move |_| {
             let entry = if kind == Kind::Time {
-                crate::time::enter_for_children()?;
+                crate::fixture::enter_for_children()?;
                 "time_for_children"
             } else {
                 kind.name()
