@@ -6,8 +6,8 @@
 
 use crate::channel::{Channel, RecvError};
 use crate::check::{At, Outcome, Stop};
-use crate::host::facts;
 use crate::kind::{flags_of, ns_inode, Kind};
+pub use crate::requirements::creation_error;
 use crate::userns;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -149,42 +149,6 @@ fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
     } else {
         Ok(ret)
     }
-}
-
-/// The verdict when the kernel refuses to create a process or namespaces, by the harness's
-/// rules: a kind the config enables must be creatable (FAIL); with no config found, EINVAL is a
-/// SKIP that says so, unless /proc/self/ns shows every kind built in (FAIL). Resource limits
-/// (RLIMIT_NPROC, the namespace count limits, descriptors) are the environment's: BROKEN.
-/// Kinds the config disables never get here: their checks are skipped beforehand.
-pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> Stop {
-    use nix::errno::Errno;
-    let flags: Vec<_> = kinds.iter().map(|k| k.flag_name()).collect();
-    let step = format!("{call}({})", flags.join(" | "));
-    let limit = match errno {
-        Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)"),
-        Errno::ENOSPC => {
-            Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)")
-        }
-        other => crate::check::environment_errno(other),
-    };
-    if let Some(why) = limit {
-        return Stop::broken(step, "success", format!("{errno}: {why}"));
-    }
-    let facts = facts();
-    if errno == Errno::EINVAL && facts.kconfig.is_none() {
-        let built_in: Vec<_> = kinds.iter().filter(|k| ns_inode("self", k.name()).is_ok()).collect();
-        if built_in.len() < kinds.len() || kinds.is_empty() {
-            return Stop::skip(format!(
-                "{step} gave EINVAL and no kernel config was found ({} and LTP's paths) to tell whether the kind is configured",
-                crate::kconfig::OVERRIDE_VAR
-            ));
-        }
-        let entries: Vec<_> = built_in.iter().map(|k| format!("/proc/self/ns/{k}")).collect();
-        return Stop::fail(step, format!("success ({} exist, so the kinds are built in)", entries.join(", ")), errno.to_string());
-    }
-    let configured: Vec<_> = kinds.iter().filter_map(|k| k.config_option()).map(|o| format!("{o}=y")).collect();
-    let expected = if configured.is_empty() { "success".to_string() } else { format!("success ({})", configured.join(", ")) };
-    Stop::fail(step, expected, errno.to_string())
 }
 
 /// unshare(2) of `kinds` by the calling process, expected to succeed: a refusal is judged by

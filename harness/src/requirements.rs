@@ -1,8 +1,11 @@
 //! Turns a check's declared needs into a decision before it runs: run it (directly, or as
-//! root of a fresh user namespace), or skip it with the specific reason.
+//! root of a fresh user namespace), or skip it with the specific reason; and judges a refused
+//! namespace creation while it runs (FAIL, SKIP or BROKEN).
 
 use crate::check::Need;
-use crate::host::{is_initial, Facts};
+use crate::check::Stop;
+use crate::host::{facts, is_initial, Facts};
+use crate::kind::{ns_inode, Kind};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -89,6 +92,42 @@ fn module_installed(name: &str, release: &str) -> bool {
     builtin.lines().chain(dep.lines()).any(|l| l.split(':').next().is_some_and(|p| p.replace('-', "_").contains(&file)))
 }
 
+/// The verdict when the kernel refuses to create a process or namespaces, by the harness's
+/// rules: a kind the config enables must be creatable (FAIL); with no config found, EINVAL is a
+/// SKIP that says so, unless /proc/self/ns shows every kind built in (FAIL). Resource limits
+/// (RLIMIT_NPROC, the namespace count limits, descriptors) are the environment's: BROKEN.
+/// Kinds the config disables never get here: their checks are skipped beforehand.
+pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> Stop {
+    use nix::errno::Errno;
+    let flags: Vec<_> = kinds.iter().map(|k| k.flag_name()).collect();
+    let step = format!("{call}({})", flags.join(" | "));
+    let limit = match errno {
+        Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)"),
+        Errno::ENOSPC => {
+            Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)")
+        }
+        other => crate::check::environment_errno(other),
+    };
+    if let Some(why) = limit {
+        return Stop::broken(step, "success", format!("{errno}: {why}"));
+    }
+    let facts = facts();
+    if errno == Errno::EINVAL && facts.kconfig.is_none() {
+        let built_in: Vec<_> = kinds.iter().filter(|k| ns_inode("self", k.name()).is_ok()).collect();
+        if built_in.len() < kinds.len() || kinds.is_empty() {
+            return Stop::skip(format!(
+                "{step} gave EINVAL and no kernel config was found ({} and LTP's paths) to tell whether the kind is configured",
+                crate::kconfig::OVERRIDE_VAR
+            ));
+        }
+        let entries: Vec<_> = built_in.iter().map(|k| format!("/proc/self/ns/{k}")).collect();
+        return Stop::fail(step, format!("success ({} exist, so the kinds are built in)", entries.join(", ")), errno.to_string());
+    }
+    let configured: Vec<_> = kinds.iter().filter_map(|k| k.config_option()).map(|o| format!("{o}=y")).collect();
+    let expected = if configured.is_empty() { "success".to_string() } else { format!("success ({})", configured.join(", ")) };
+    Stop::fail(step, expected, errno.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +153,15 @@ mod tests {
 
     fn skip(reason: &str) -> Decision {
         Decision::Skip(reason.into())
+    }
+
+    #[test]
+    fn a_refused_creation_is_broken_by_limits_and_a_fail_otherwise() {
+        use nix::errno::Errno;
+        let broken = |errno| matches!(creation_error(&[Kind::Uts], errno, "unshare"), Stop::Broken(_));
+        assert!(broken(Errno::EAGAIN) && broken(Errno::ENOSPC) && broken(Errno::EMFILE));
+        let Stop::Fail(f) = creation_error(&[Kind::Uts], Errno::EPERM, "unshare") else { panic!("EPERM for a configured kind fails") };
+        assert_eq!((f.step.as_str(), f.observed.as_str()), ("unshare(CLONE_NEWUTS)", "EPERM: Operation not permitted"));
     }
 
     #[test]

@@ -81,6 +81,20 @@ fn fork_refused_by_rlimit_nproc() -> Outcome {
     spawn(Spawn::fork(), |_| Ok(()))?.join()
 }
 
+/// Typed messages both ways, a barrier, and a child's failure arriving with its step.
+fn choreography() -> Outcome {
+    let mut child = spawn(Spawn::fork(), |to_parent| {
+        let n: u32 = to_parent.recv("a number")?;
+        to_parent.send("its double", &(n * 2))?;
+        to_parent.sync("the barrier")?;
+        expect_eq("the child's own comparison", 1, 2)
+    })?;
+    child.send("a number", &21u32)?;
+    expect_eq("the double", 42u32, child.recv("its double")?)?;
+    child.sync("the barrier")?;
+    child.join()
+}
+
 fn no_children_left() -> bool {
     matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
 }
@@ -120,6 +134,9 @@ fn main() {
     let (verdict, _) = verdict_of(&fixture("self.orphan", &[], leaves_an_orphan));
     assert_eq!(verdict, Verdict::Pass, "an orphan left behind is killed, not held against the check");
 
+    let (verdict, _) = verdict_of(&fixture("self.choreography", &[], choreography));
+    assert_eq!(verdict, Verdict::fail("child: the child's own comparison", "1", "2"), "messages, barrier and the child's failure");
+
     for _ in 0..20 {
         let (verdict, _) = verdict_of(&fixture("self.lost-skip", &[], child_skips_before_the_parent_writes));
         assert_eq!(verdict, Verdict::Skip("the child's reason".into()), "a child's SKIP is never lost to a broken pipe");
@@ -134,5 +151,5 @@ fn main() {
         assert!(matches!(verdict, Verdict::Pass | Verdict::Skip(_)), "{verdict:?}");
     }
 
-    println!("runner self-test: hang, panic, abort, mismatch, unmet need, orphan, lost SKIP and RLIMIT_NPROC all handled");
+    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP and RLIMIT_NPROC all handled");
 }
