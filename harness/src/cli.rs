@@ -198,8 +198,10 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         }
     }
     // A report on standard output keeps it parseable: the terminal lines go to stderr.
-    let report_on_stdout = options.reports.iter().any(|(_, file)| file == "-");
-    let say = |text: &str| if report_on_stdout { eprintln!("{text}") } else { crate::stdout::line(text) };
+    if options.reports.iter().any(|(_, file)| file == "-") {
+        crate::stdout::divert_to_stderr();
+    }
+    let say = crate::stdout::line;
     let mut stream = match options.stream.as_deref().map(|f| std::fs::OpenOptions::new().append(true).create(true).open(f)) {
         None => None,
         Some(Ok(file)) => Some(file),
@@ -242,7 +244,7 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
     }
     for (format, file) in options.reports.iter().filter(|(format, file)| *format != Format::Ktap || file == "-") {
         let text = format.render(&run);
-        let written = if file == "-" { std::io::stdout().write_all(text.as_bytes()) } else { std::fs::write(file, text) };
+        let written = if file == "-" { crate::stdout::write_raw(&text) } else { std::fs::write(file, text) };
         if let Err(e) = written {
             eprintln!("nsconform: cannot write the {} report to {file}: {e}", format.name());
             return 2;

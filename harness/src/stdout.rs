@@ -7,6 +7,19 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static LOST: AtomicBool = AtomicBool::new(false);
+static DIVERTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on the lines go to standard error: standard output carries a report
+/// (`--report json=-`) that must stay parseable.
+pub fn divert_to_stderr() {
+    DIVERTED.store(true, Ordering::Relaxed);
+}
+
+/// Writes a report (or any text) to standard output as it is.
+pub fn write_raw(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush())
+}
 static FAILED: AtomicBool = AtomicBool::new(false);
 
 /// A write failed for another reason than a closed pipe (a full device, an I/O error): the
@@ -17,6 +30,10 @@ pub fn failed() -> bool {
 
 /// Prints `text` and a newline on standard output, unless standard output is gone.
 pub fn line(text: &str) {
+    if DIVERTED.load(Ordering::Relaxed) {
+        eprintln!("{text}");
+        return;
+    }
     if LOST.load(Ordering::Relaxed) {
         return;
     }

@@ -85,7 +85,9 @@ fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -
         eprintln!("nsconform vm: {skipped_reasons} skips carry no reason");
     }
     for (format, file) in reports {
-        std::fs::write(file, format.render(&run)).map_err(|e| Failure::bad_input(format!("cannot write the report {file}: {e}")))?;
+        let text = format.render(&run);
+        let written = if file == "-" { nsconform_harness::stdout::write_raw(&text) } else { std::fs::write(file, text) };
+        written.map_err(|e| Failure::bad_input(format!("cannot write the report {file}: {e}")))?;
     }
     Ok(())
 }

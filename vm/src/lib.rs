@@ -46,6 +46,11 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     let filters = nsconform_harness::cli::Options { filters: options.filters.clone(), ..Default::default() };
     filters.filters_match(checks).map_err(Failure::bad_input)?;
     for (format, file) in &options.reports {
+        if file == "-" {
+            // Standard output carries the report: the verdict lines go to standard error.
+            nsconform_harness::stdout::divert_to_stderr();
+            continue;
+        }
         std::fs::File::create(file).map_err(|e| Failure::bad_input(format!("cannot write the {} report to {file}: {e}", format.name())))?;
     }
     let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragments.clone())?;

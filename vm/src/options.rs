@@ -36,7 +36,8 @@ Machine:
   --deadline SECONDS       the whole guest run's deadline (default 60 with KVM, 240 with TCG)
 
 Output:
-  --report FORMAT=FILE     write a ktap, junit or json report of the guest's checks (repeatable)
+  --report FORMAT=FILE     write a ktap, junit or json report of the guest's checks (repeatable;
+                           FILE - is standard output, the verdict lines then go to stderr)
   --out DIR                where the initramfs and logs go (default CACHE/runs/KERNEL)
   -h, --help               print this help
 
