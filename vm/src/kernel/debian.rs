@@ -143,6 +143,7 @@ fn lock(dir: &Path, label: &str) -> Result<std::fs::File, Failure> {
     // SAFETY: flock on an fd we own; the lock goes with the file.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         progress(&format!("{label}: waiting for another run fetching it"));
+        // SAFETY: flock on a descriptor this function owns; the lock goes with it.
         unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
     }
     Ok(file)
