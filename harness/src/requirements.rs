@@ -102,11 +102,14 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
     let flags: Vec<_> = kinds.iter().map(|k| k.flag_name()).collect();
     let step = format!("{call}({})", flags.join(" | "));
     let limit = match errno {
-        Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)"),
-        Errno::ENOSPC => {
-            Some("a limit on namespaces is reached (user.max_*_namespaces of this run's user namespace, or the nesting depth)")
-        }
-        other => crate::check::environment_errno(other),
+        Errno::EAGAIN => Some("a limit refused a new process (RLIMIT_NPROC, kernel.threads-max or kernel.pid_max)".to_string()),
+        // A namespace limit of 0 is the system's choice; any other ENOSPC is the kernel's
+        // to explain (an off-by-one depth or a limit charged to the wrong namespace).
+        Errno::ENOSPC => kinds
+            .iter()
+            .find(|k| crate::host::namespace_limit(**k) == Some(0))
+            .map(|k| format!("user.max_{}_namespaces is 0 in this user namespace", k.name())),
+        other => crate::check::environment_errno(other).map(String::from),
     };
     if let Some(why) = limit {
         return Stop::broken(step, "success", format!("{errno}: {why}"));
@@ -125,7 +128,13 @@ pub fn creation_error(kinds: &[Kind], errno: nix::errno::Errno, call: &str) -> S
     }
     let configured: Vec<_> = kinds.iter().filter_map(|k| k.config_option()).map(|o| format!("{o}=y")).collect();
     let expected = if configured.is_empty() { "success".to_string() } else { format!("success ({})", configured.join(", ")) };
-    Stop::fail(step, expected, errno.to_string())
+    let limits: Vec<String> = kinds
+        .iter()
+        .filter(|_| errno == Errno::ENOSPC)
+        .filter_map(|k| crate::host::namespace_limit(*k).map(|n| format!("user.max_{}_namespaces here: {n}", k.name())))
+        .collect();
+    let observed = if limits.is_empty() { errno.to_string() } else { format!("{errno} ({})", limits.join(", ")) };
+    Stop::fail(step, expected, observed)
 }
 
 #[cfg(test)]
@@ -159,7 +168,11 @@ mod tests {
     fn a_refused_creation_is_broken_by_limits_and_a_fail_otherwise() {
         use nix::errno::Errno;
         let broken = |errno| matches!(creation_error(&[Kind::Uts], errno, "unshare"), Stop::Broken(_));
-        assert!(broken(Errno::EAGAIN) && broken(Errno::ENOSPC) && broken(Errno::EMFILE));
+        assert!(broken(Errno::EAGAIN) && broken(Errno::EMFILE));
+        let Stop::Fail(f) = creation_error(&[Kind::Pid], Errno::ENOSPC, "unshare") else {
+            panic!("ENOSPC under a limit that is not 0 is the kernel's (an off-by-one depth fails)")
+        };
+        assert!(f.observed.starts_with("ENOSPC: No space left on device (user.max_pid_namespaces here: "), "{f:?}");
         let Stop::Fail(f) = creation_error(&[Kind::Uts], Errno::EPERM, "unshare") else { panic!("EPERM for a configured kind fails") };
         assert_eq!((f.step.as_str(), f.observed.as_str()), ("unshare(CLONE_NEWUTS)", "EPERM: Operation not permitted"));
     }
