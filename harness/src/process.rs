@@ -136,7 +136,9 @@ pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child,
 /// fork(), or clone(flags | SIGCHLD) with no new stack, which has fork's semantics. The raw
 /// system call is safe here because every process of a check is single-threaded; glibc
 /// no longer caches the pid (2.25) and signals itself by the kernel's tid (2.34).
-fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
+/// The one raw clone of the project: checks that must see the kernel's own answer to a flag
+/// call it too.
+pub fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
     let ret = if flags == 0 {
         // SAFETY: the process is single-threaded (see the module comment).
         unsafe { libc::fork() }

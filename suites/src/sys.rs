@@ -54,14 +54,12 @@ pub fn pidfd_probe(fd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
 /// The raw clone(2) system call with fork semantics, for checks that assert how the kernel
 /// answers a flag. A child that should not have been created leaves at once.
 pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
-    // SAFETY: check processes are single-threaded; the child only calls _exit.
-    let pid =
-        errno_result(unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) })?;
+    let pid = nsconform_harness::process::raw_fork(flags)?;
     if pid == 0 {
         // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
         unsafe { libc::_exit(0) }
     }
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     Ok(())
 }
 
