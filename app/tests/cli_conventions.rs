@@ -61,3 +61,20 @@ fn an_unwritable_report_is_refused_before_any_check_runs() {
     assert!(stderr_of(&out).contains("/nonexistent/dir/report.json"), "{}", stderr_of(&out));
     assert!(out.stdout.is_empty(), "no check ran: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// nextest asks for the ignored tests with `--list --ignored`: those are the checks that
+/// would SKIP here, so nextest reports them as skipped instead of passed.
+#[test]
+fn the_ignored_listing_is_the_checks_that_skip_here() {
+    let listed = output_of(Command::new(binary()).args(["run", "--list", "--format", "terse", "--ignored"]));
+    let ids: Vec<String> =
+        String::from_utf8_lossy(&listed.stdout).lines().filter_map(|l| l.strip_suffix(": test")).map(String::from).collect();
+    assert!(!ids.is_empty(), "some check needs what this machine lacks (a kind configured out)");
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut run = Command::new(binary());
+    run.args(["run", "--exact", "--report", &format!("json={}", report.path().display())]).args(&ids);
+    let out = output_of(&mut run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report.path()).unwrap()).unwrap();
+    assert_eq!(doc["counts"]["skip"], ids.len(), "{doc}");
+}

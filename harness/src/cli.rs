@@ -33,6 +33,9 @@ Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config
 /lib/modules/$(uname -r)/{build/.config,config} and /boot/config-$(uname -r).
 Accepted for cargo test and cargo nextest: --format terse|pretty, --ignored,
 --include-ignored, --nocapture, --show-output, --test-threads N, --color WHEN, -Z OPT.
+--ignored selects the checks whose needs this machine does not meet (they would SKIP): so
+cargo nextest lists them as ignored and reports them as skipped, with the reasons in
+`nsconform list` and in the SKIP lines of `nsconform run`.
 
 Exit status: 0 every check passed or skipped, 1 at least one check failed, 2 bad usage, a
 report or standard output that could not be written, 7 no check failed but at least one was BROKEN.";
@@ -92,9 +95,6 @@ impl Options {
     /// Every FILTER selects a check: a typo must not pass as an empty, successful run.
     /// `Err` names the filter and the closest ids.
     pub fn filters_match(&self, checks: &[Check]) -> Result<(), String> {
-        if self.only_ignored {
-            return Ok(());
-        }
         let unmatched =
             self.filters.iter().find(|f| !checks.iter().any(|c| if self.exact { c.id == f.as_str() } else { c.id.contains(f.as_str()) }));
         let Some(filter) = unmatched else { return Ok(()) };
@@ -106,7 +106,7 @@ impl Options {
 
     pub fn selects(&self, id: &str) -> bool {
         let wanted = self.filters.is_empty() || self.filters.iter().any(|f| if self.exact { id == f } else { id.contains(f.as_str()) });
-        wanted && !self.skip.iter().any(|s| id.contains(s.as_str())) && !self.only_ignored
+        wanted && !self.skip.iter().any(|s| id.contains(s.as_str()))
     }
 }
 
@@ -175,7 +175,12 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
         crate::stdout::line(crate::args::VERSION);
         return 0;
     }
-    let selected: Vec<&Check> = checks.iter().filter(|c| options.selects(c.id)).collect();
+    let mut selected: Vec<&Check> = checks.iter().filter(|c| options.selects(c.id)).collect();
+    if options.only_ignored {
+        // libtest's ignored tests are the checks whose needs this machine does not meet: they
+        // would SKIP. nextest lists them with `--ignored` and shows them as skipped, not passed.
+        selected.retain(|c| matches!(crate::requirements::evaluate(c.needs, crate::host::facts()), crate::requirements::Decision::Skip(_)));
+    }
     if let (true, Err(e)) = (strict_filters, options.filters_match(checks)) {
         eprintln!("nsconform: {e}");
         return 2;
@@ -338,7 +343,7 @@ mod tests {
     #[case("uts --skip .a", "uts.a", false)]
     #[case("--exact uts", "uts.a", false)]
     #[case("--exact uts.a", "uts.a", true)]
-    #[case("--ignored", "uts.a", false)]
+    #[case("--ignored", "uts.a", true)]
     fn selects_checks_like_libtest(#[case] line: &str, #[case] id: &str, #[case] selected: bool) {
         assert_eq!(Options::parse(&args(line), None).unwrap().selects(id), selected);
     }
