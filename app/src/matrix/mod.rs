@@ -164,7 +164,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
             Err(e) => differences.push(format!("{}: {e}", row.name)),
         }
     }
-    for (name, text) in [("report.md", report::markdown(&columns)), ("report.html", report::html(&columns))] {
+    for (name, text) in [("report.md", report::markdown(&columns, &differences)), ("report.html", report::html(&columns, &differences))] {
         if let Err(e) = std::fs::write(o.out.join(name), text) {
             differences.push(format!("cannot write {}: {e}", o.out.join(name).display()));
         }

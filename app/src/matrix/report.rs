@@ -95,8 +95,30 @@ fn differs(line: &Line) -> bool {
     present.any(|w| Some(w) != first)
 }
 
-pub fn markdown(columns: &[Column]) -> String {
+/// The known kernel bugs of every column, as `row: check: bug` lines.
+fn known_bugs(columns: &[Column]) -> Vec<String> {
+    columns.iter().flat_map(|c| c.known.iter().map(move |(id, bug)| format!("{}: {id}: {bug}", c.name))).collect()
+}
+
+/// What a reader needs first: the differences from the expectations (what fails the run) and
+/// the known kernel bugs.
+fn headline_lists(differences: &[String], columns: &[Column]) -> [(&'static str, Vec<String>); 2] {
+    [("Differences from the expectations", differences.to_vec()), ("Known kernel bugs (expected FAILs)", known_bugs(columns))]
+}
+
+pub fn markdown(columns: &[Column], differences: &[String]) -> String {
     let mut out = String::from("# nsconform conformance matrix\n\n");
+    for (title, items) in headline_lists(differences, columns) {
+        out.push_str(&format!("## {title}\n\n"));
+        if items.is_empty() {
+            out.push_str("none\n");
+        }
+        for item in items {
+            out.push_str(&format!("- {}\n", item.replace('|', "\\|")));
+        }
+        out.push('\n');
+    }
+    out.push_str("## Rows\n\n");
     for c in columns {
         out.push_str(&format!("- **{}**: {}\n", c.name, c.note));
     }
@@ -160,19 +182,33 @@ pub(crate) fn page_start(title: &str, css: &str) -> String {
     )
 }
 
-pub fn html(columns: &[Column]) -> String {
+pub fn html(columns: &[Column], differences: &[String]) -> String {
     let mut out = page_start(
         "nsconform conformance matrix",
         "tr.differs td.id{background:#fff3c4}\n\
          td.PASS{background:#d8f5d0}td.FAIL{background:#f7c5c5;font-weight:bold}td.SKIP{background:#e8e8e8}td.none{background:#fff}\n\
          td.XFAIL{background:#e3d5f5}td.BROKEN{background:#ffd9a8;font-style:italic}\n\
-         td.odd{outline:2px solid #d08000;outline-offset:-2px}\n",
+         td.odd{outline:2px solid #d08000;outline-offset:-2px}\n\
+         table.matrix{table-layout:fixed}table.matrix th:first-child{width:30em}\n\
+         table.matrix td:not(.id),table.matrix thead th:not(:first-child){width:7em;overflow-wrap:anywhere}\n\
+         body.only-differences tr.same{display:none}\n",
     );
-    out.push_str("<ul>\n");
+    for (title, items) in headline_lists(differences, columns) {
+        out.push_str(&format!("<h2>{}</h2>\n<ul>\n", escape(title)));
+        if items.is_empty() {
+            out.push_str("<li>none</li>\n");
+        }
+        for item in items {
+            out.push_str(&format!("<li>{}</li>\n", escape(&item)));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>Rows</h2>\n<ul>\n");
     for c in columns {
         out.push_str(&format!("<li><b>{}</b>: {}</li>\n", escape(&c.name), escape(&c.note)));
     }
-    out.push_str("</ul>\n<p>Yellow behaviours differ between columns; an outlined cell differs from the verdict most columns gave; XFAIL is a known kernel bug (expected), BROKEN the environment's trouble. Hover or open a cell for its reason or failure.</p>\n<table>\n<thead><tr><th>behaviour</th>");
+    out.push_str("</ul>\n<p>Yellow behaviours differ between columns; an outlined cell differs from the verdict most columns gave; XFAIL is a known kernel bug (expected), BROKEN the environment's trouble. Hover or open a cell for its reason or failure.</p>\n\
+<p><label><input type=\"checkbox\" onchange=\"document.body.classList.toggle('only-differences', this.checked)\"> show only the behaviours that differ between columns</label></p>\n<table class=\"matrix\">\n<thead><tr><th>behaviour</th>");
     for c in columns {
         out.push_str(&format!("<th>{}</th>", escape(&c.name)));
     }
@@ -180,7 +216,7 @@ pub fn html(columns: &[Column]) -> String {
     for (kind, lines) in lines(columns) {
         out.push_str(&format!("<tr><th class=\"kind\" colspan=\"{}\">{}</th></tr>\n", columns.len() + 1, escape(kind)));
         for line in &lines {
-            let class = if differs(line) { " class=\"differs\"" } else { "" };
+            let class = if differs(line) { " class=\"differs\"" } else { " class=\"same\"" };
             out.push_str(&format!(
                 "<tr{class}><td class=\"id\" title=\"{}&#10;{}\">{}</td>",
                 escape(line.statement),
@@ -235,7 +271,7 @@ mod tests {
 
     #[test]
     fn markdown_groups_by_kind_and_marks_differences() {
-        let md = markdown(&columns());
+        let md = markdown(&columns(), &[]);
         assert!(md.contains("## pid\n\n| behaviour | 6.1 | no-uts | broken |"), "{md}");
         assert!(md.contains("| `uts.a` ≠ | PASS | SKIP [1] | - |"), "{md}");
         assert!(md.contains("| `pid.b` | PASS | PASS | - |"), "{md}");
@@ -248,15 +284,18 @@ mod tests {
         let mut known = Column::new("host", Some(vec![fail()]), "host".into());
         known.known.insert("mnt.c".into(), "upstream bug X".into());
         let columns = [known, Column::new("new", Some(vec![fail()]), "other".into())];
-        let md = markdown(&columns);
+        let md = markdown(&columns, &[]);
         assert!(md.contains("| `mnt.c` ≠ | XFAIL [1] | FAIL [2] |"), "{md}");
         assert!(md.contains("1. host / `mnt.c`: known kernel bug: upstream bug X; bind: expected success, observed EINVAL"), "{md}");
-        assert!(html(&columns).contains("<td class=\"XFAIL"), "XFAIL has its own style");
+        assert!(html(&columns, &[]).contains("<td class=\"XFAIL"), "XFAIL has its own style");
     }
 
     #[test]
     fn html_is_self_contained_with_reasons_on_hover_and_click() {
-        let page = html(&columns());
+        let page = html(&columns(), &["row: uts.a: expected PASS, got SKIP (why)".to_string()]);
+        let first = page.find("Differences from the expectations").unwrap();
+        assert!(first < page.find("<table").unwrap() && page.contains("<li>row: uts.a: expected PASS, got SKIP (why)</li>"), "{page}");
+        assert!(page.contains("only-differences") && page.contains("<tr class=\"same\">"), "a filter for the differences");
         assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script src") && !page.contains("<link"));
         assert!(page.contains("<tr class=\"differs\"><td class=\"id\""), "{page}");
         assert!(page.contains("<td class=\"SKIP odd\" title=\"CONFIG_UTS_NS is not set\"><details><summary>SKIP</summary>CONFIG_UTS_NS is not set</details>"), "{page}");
