@@ -77,17 +77,22 @@ struct CloneArgs {
     tls: u64,
 }
 
-/// clone3(2) (Linux 5.3) with fork semantics, for flags clone(2) cannot carry (CLONE_NEWTIME
-/// is a CSIGNAL bit there). A child that should not have been created leaves at once.
-pub fn try_clone3(flags: u64) -> Result<(), Errno> {
+/// clone3(2) (Linux 5.3) with fork semantics: 0 in the child, its pid in the parent. For flags
+/// clone(2) cannot carry (CLONE_NEWTIME is a CSIGNAL bit there).
+pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
     let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
-    // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, and it only calls _exit.
-    let pid = errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) })?;
+    // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, as fork does.
+    errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) }).map(|pid| pid as libc::pid_t)
+}
+
+/// clone3(2) of `flags`: a child that should not have been created leaves at once.
+pub fn try_clone3(flags: u64) -> Result<(), Errno> {
+    let pid = raw_clone3(flags)?;
     if pid == 0 {
         // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
         unsafe { libc::_exit(0) }
     }
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     Ok(())
 }
 

@@ -468,26 +468,9 @@ fn thread_after_unshare() -> Outcome {
     .join()
 }
 
-/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER0, include/uapi/linux/sched.h).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-}
-
 /// clone3(CLONE_NEWTIME) with fork semantics: Ok(0) in the child, Ok(pid) in the parent.
 fn clone3_newtime() -> Result<libc::pid_t, Errno> {
-    let args = CloneArgs { flags: libc::CLONE_NEWTIME as u64, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
-    // SAFETY: single-threaded caller; a null stack gives the child a copy of ours, as fork does.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) };
-    Errno::result(ret).map(|pid| pid as libc::pid_t)
+    crate::sys::raw_clone3(libc::CLONE_NEWTIME as u64)
 }
 
 fn clone3_creates_namespace() -> Outcome {

@@ -427,39 +427,12 @@ fn map_bad_lines_einval() -> Outcome {
     .join()
 }
 
-/// The kernel's capability structures for capget(2) and capset(2), version 3.
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-/// Clears `cap` from the effective set of the calling process.
-fn drop_effective_cap(cap: u32) -> Result<(), Errno> {
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and two data structs, as capget(2) and capset(2) expect for version 3.
-    Errno::result(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
-    data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
-    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
-    Errno::result(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
-}
-
 fn map_parent_root_needs_setfcap() -> Outcome {
     // As uid 0 of its own namespace, mapping uid 0 is mapping its own euid: the one line an
     // unprivileged writer may write, unless its creator lacked CAP_SETFCAP.
     as_root_of_own_userns(|| {
         spawn(Spawn::fork(), |_| {
-            drop_effective_cap(CAP_SETFCAP).at("dropping CAP_SETFCAP from the effective set")?;
+            crate::sys::set_effective_cap(CAP_SETFCAP, false).at("dropping CAP_SETFCAP from the effective set")?;
             enter(&[Kind::User])?;
             let written = write_file("/proc/self/uid_map", "0 0 1");
             if written.is_ok() && nsconform_harness::host::facts().version < (5, 12, 0) {
