@@ -17,6 +17,12 @@ pub fn value(parser: &mut Parser, name: &str) -> Result<String, String> {
     text(value, name)
 }
 
+/// The value of the option just read, as a positive number.
+pub fn positive<T: std::str::FromStr + PartialOrd + Default>(parser: &mut Parser, name: &str) -> Result<T, String> {
+    let text = value(parser, name)?;
+    text.parse().ok().filter(|n| *n > T::default()).ok_or_else(|| format!("{name} wants a positive number, not {text:?}"))
+}
+
 /// A positional argument (or a value) as UTF-8.
 pub fn text(value: std::ffi::OsString, what: &str) -> Result<String, String> {
     value.into_string().map_err(|v| format!("{what}: {v:?} is not UTF-8"))

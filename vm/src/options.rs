@@ -81,33 +81,24 @@ impl Options {
             filters: Vec::new(),
             help: false,
         };
-        use nsconform_harness::args::{shown, text, Arg};
+        use nsconform_harness::args::{positive, shown, text, value, Arg};
         let mut parser = nsconform_harness::args::parser(args);
         while let Some(arg) = parser.next().map_err(|e| Failure::bad_input(e.to_string()))? {
             let name = shown(&arg);
-            macro_rules! value {
-                () => {
-                    nsconform_harness::args::value(&mut parser, &name).map_err(Failure::bad_input)
-                };
-            }
-            let number = |name: &str, text: String| {
-                text.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Failure::bad_input(format!("{name} wants a positive number, not {text:?}")))
-            };
             match arg {
-                Arg::Long("kernel") => o.kernel = value!()?,
-                Arg::Long("config") => o.config = Some(value!()?.into()),
-                Arg::Long("modules") => o.modules = Some(value!()?.into()),
-                Arg::Long("fragment") => o.fragments.push(value!()?.into()),
+                Arg::Long("kernel") => o.kernel = value(&mut parser, &name).map_err(Failure::bad_input)?,
+                Arg::Long("config") => o.config = Some(value(&mut parser, &name).map_err(Failure::bad_input)?.into()),
+                Arg::Long("modules") => o.modules = Some(value(&mut parser, &name).map_err(Failure::bad_input)?.into()),
+                Arg::Long("fragment") => o.fragments.push(value(&mut parser, &name).map_err(Failure::bad_input)?.into()),
                 Arg::Long("refresh") => o.refresh = true,
-                Arg::Long("append") => o.append = value!()?,
-                Arg::Long("memory") => o.memory_mb = number(&name, value!()?)?,
-                Arg::Long("cpus") => o.cpus = number(&name, value!()?)?,
-                Arg::Long("deadline") => o.deadline = Some(Duration::from_secs(number(&name, value!()?)?.into())),
+                Arg::Long("append") => o.append = value(&mut parser, &name).map_err(Failure::bad_input)?,
+                Arg::Long("memory") => o.memory_mb = positive(&mut parser, &name).map_err(Failure::bad_input)?,
+                Arg::Long("cpus") => o.cpus = positive(&mut parser, &name).map_err(Failure::bad_input)?,
+                Arg::Long("deadline") => {
+                    o.deadline = Some(Duration::from_secs(positive::<u64>(&mut parser, &name).map_err(Failure::bad_input)?))
+                }
                 Arg::Long("accel") => {
-                    o.accel = match value!()?.as_str() {
+                    o.accel = match value(&mut parser, &name).map_err(Failure::bad_input)?.as_str() {
                         "auto" => None,
                         "kvm" => Some(Accel::Kvm),
                         "tcg" => Some(Accel::Tcg),
@@ -115,7 +106,7 @@ impl Options {
                     }
                 }
                 Arg::Long("report") => {
-                    let spec = value!()?;
+                    let spec = value(&mut parser, &name).map_err(Failure::bad_input)?;
                     let (format, file) = spec
                         .split_once('=')
                         .and_then(|(f, file)| Some((Format::parse(f)?, file.to_string())))
@@ -123,7 +114,7 @@ impl Options {
                         .ok_or_else(|| Failure::bad_input(format!("--report wants ktap|junit|json=FILE, not {spec:?}")))?;
                     o.reports.push((format, file));
                 }
-                Arg::Long("out") => o.out = Some(value!()?.into()),
+                Arg::Long("out") => o.out = Some(value(&mut parser, &name).map_err(Failure::bad_input)?.into()),
                 Arg::Short('h') | Arg::Long("help") => o.help = true,
                 Arg::Value(filter) => o.filters.push(text(filter, "FILTER").map_err(Failure::bad_input)?),
                 _ => return Err(Failure::bad_input(format!("unknown option {name:?}; see nsconform vm --help"))),

@@ -70,22 +70,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
         record: false,
         list: false,
     };
-    use nsconform_harness::args::{shown, Arg};
+    use nsconform_harness::args::{positive, shown, value, Arg};
     let mut parser = nsconform_harness::args::parser(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         let name = shown(&arg);
-        macro_rules! value {
-            () => {
-                nsconform_harness::args::value(&mut parser, &name)
-            };
-        }
         match arg {
-            Arg::Long("rows") => o.rows = Some(value!()?.split(',').map(String::from).collect()),
+            Arg::Long("rows") => o.rows = Some(value(&mut parser, &name)?.split(',').map(String::from).collect()),
             Arg::Long("fast") => o.fast = true,
-            Arg::Long("jobs") => o.jobs = value!()?.parse().ok().filter(|n| *n > 0).ok_or("--jobs wants a positive number")?,
-            Arg::Long("out") => o.out = value!()?.into(),
-            Arg::Long("file") => o.file = value!()?.into(),
-            Arg::Long("expectations") => o.expectations = value!()?.into(),
+            Arg::Long("jobs") => o.jobs = positive(&mut parser, &name)?,
+            Arg::Long("out") => o.out = value(&mut parser, &name)?.into(),
+            Arg::Long("file") => o.file = value(&mut parser, &name)?.into(),
+            Arg::Long("expectations") => o.expectations = value(&mut parser, &name)?.into(),
             Arg::Long("record") => o.record = true,
             Arg::Long("list") => o.list = true,
             _ => return Err(format!("unknown argument {name:?}; see nsconform matrix --help")),

@@ -118,33 +118,25 @@ fn parse(args: &[String]) -> Result<Options, String> {
         deadline: 120,
         out: "nsconform-matrix".into(),
     };
-    use nsconform_harness::args::{shown, Arg};
+    use nsconform_harness::args::{positive, shown, value, Arg};
     let mut parser = nsconform_harness::args::parser(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         let name = shown(&arg);
-        macro_rules! value {
-            () => {
-                nsconform_harness::args::value(&mut parser, &name)
-            };
-        }
-        fn positive<T: std::str::FromStr + PartialOrd + Default>(text: String, name: &str, what: &str) -> Result<T, String> {
-            text.parse().ok().filter(|n| *n > T::default()).ok_or(format!("{name} wants {what}"))
-        }
         match arg {
-            Arg::Long("only") => o.only.extend(value!()?.split(',').filter(|s| !s.is_empty()).map(String::from)),
-            Arg::Long("shard") => o.shard = Some(patch::parse_shard(&value!()?)?),
-            Arg::Long("mutants") => o.dir = value!()?.into(),
-            Arg::Long("kills") => o.kills = Some(value!()?.into()),
+            Arg::Long("only") => o.only.extend(value(&mut parser, &name)?.split(',').filter(|s| !s.is_empty()).map(String::from)),
+            Arg::Long("shard") => o.shard = Some(patch::parse_shard(&value(&mut parser, &name)?)?),
+            Arg::Long("mutants") => o.dir = value(&mut parser, &name)?.into(),
+            Arg::Long("kills") => o.kills = Some(value(&mut parser, &name)?.into()),
             Arg::Long("record") => o.record = true,
-            Arg::Long("covers") => o.covers = Some(value!()?),
+            Arg::Long("covers") => o.covers = Some(value(&mut parser, &name)?),
             Arg::Long("list") => o.list = true,
             Arg::Long("prepare") => o.prepare = true,
-            Arg::Long("source") => o.source = value!()?.into(),
-            Arg::Long("fragment") => o.fragments.push(value!()?.into()),
-            Arg::Long("tree") => o.tree = Some(value!()?.into()),
-            Arg::Long("jobs") => o.jobs = positive(value!()?, &name, "a positive number")?,
-            Arg::Long("deadline") => o.deadline = positive(value!()?, &name, "a positive number of seconds")?,
-            Arg::Long("out") => o.out = value!()?.into(),
+            Arg::Long("source") => o.source = value(&mut parser, &name)?.into(),
+            Arg::Long("fragment") => o.fragments.push(value(&mut parser, &name)?.into()),
+            Arg::Long("tree") => o.tree = Some(value(&mut parser, &name)?.into()),
+            Arg::Long("jobs") => o.jobs = positive(&mut parser, &name)?,
+            Arg::Long("deadline") => o.deadline = positive(&mut parser, &name)?,
+            Arg::Long("out") => o.out = value(&mut parser, &name)?.into(),
             _ => return Err(format!("unknown argument {name:?}; see nsconform mutants --help")),
         }
     }
