@@ -27,12 +27,36 @@ pub struct Check {
 }
 
 impl Check {
-    /// The namespace kinds the check creates.
+    /// A check with the default deadline; the arguments are the fields of the same names.
+    pub const fn new(
+        id: &'static str,
+        statement: &'static str,
+        reference: &'static str,
+        needs: &'static [Need],
+        body: fn() -> Outcome,
+    ) -> Check {
+        Check { id, statement, reference, needs, deadline: DEFAULT_DEADLINE, body }
+    }
+
+    /// The same check with another deadline.
+    pub const fn with_deadline(self, deadline: Duration) -> Check {
+        Check { deadline, ..self }
+    }
+
+    /// The namespace kinds the check creates (the only kinds its processes may create with
+    /// `spawn` and `unshare`: see `process::undeclared`).
     pub fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
-        self.needs.iter().filter_map(|n| match n {
-            Need::Kind(k) | Need::KindDisabled(k) => Some(*k),
-            _ => None,
-        })
+        let mut kinds: Vec<Kind> = self
+            .needs
+            .iter()
+            .flat_map(|n| match n {
+                Need::Kind(k) | Need::KindDisabled(k) | Need::KindInOwnUserns(k) => vec![*k],
+                Need::EveryKind => Kind::ALL.to_vec(),
+                _ => vec![],
+            })
+            .collect();
+        kinds.dedup();
+        kinds.into_iter()
     }
 }
 
@@ -42,6 +66,13 @@ pub enum Need {
     /// The check creates namespaces of this kind: it must be configured, and the run needs
     /// CAP_SYS_ADMIN for it (its own, or as root of an unprivileged user namespace).
     Kind(Kind),
+    /// The check creates namespaces of this kind only inside, or together with, a user
+    /// namespace of its own, which gives it the privilege: the kind must be configured, but
+    /// the run needs no CAP_SYS_ADMIN for it.
+    KindInOwnUserns(Kind),
+    /// The check creates a namespace of every kind the kernel has (configured, or listed in
+    /// /proc/self/ns where no config is found); its other needs say what privilege it takes.
+    EveryKind,
     /// The check asserts how the kernel refuses this kind when it is configured out.
     KindDisabled(Kind),
     /// The run must start in the initial namespace of this kind (absolute depth limits).
@@ -237,6 +268,8 @@ impl Need {
     pub fn describe(&self) -> String {
         match self {
             Need::Kind(k) => format!("creates {k} namespaces"),
+            Need::KindInOwnUserns(k) => format!("creates {k} namespaces under its own user namespace"),
+            Need::EveryKind => "creates a namespace of every configured kind".into(),
             Need::KindDisabled(k) => format!("{} off", k.config_option().unwrap_or("?")),
             Need::InitialNamespace(k) => format!("starts in the initial {k} namespace"),
             Need::InitialAdmin => "CAP_SYS_ADMIN in the initial user namespace".into(),

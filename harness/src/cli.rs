@@ -314,7 +314,7 @@ mod tests {
         fn body() -> crate::Outcome {
             Ok(())
         }
-        let check = |id| Check { id, statement: "", reference: "", needs: &[], deadline: crate::DEFAULT_DEADLINE, body };
+        let check = |id| Check::new(id, "", "", &[], body);
         let checks = [check("uts.hostname-invisible"), check("pid.nesting-32-levels"), check("pid.nesting-limit")];
         assert!(Options::parse(&args("uts. pid."), None).unwrap().filters_match(&checks).is_ok());
         assert_eq!(

@@ -87,6 +87,7 @@ pub struct Parent {
 /// Creates a child as `how` says and runs `body` in it. The child's failure or panic reaches
 /// the parent through `Child::recv`, `Child::join` and friends.
 pub fn spawn(how: Spawn, body: impl FnOnce(&Parent) -> Outcome) -> Result<Child, Stop> {
+    undeclared(&how.kinds)?;
     let flags = flags_of(&how.kinds);
     let (ours, theirs) = Channel::pair().setup("creating the channel to a child")?;
     let parent_inodes: Vec<_> = how.kinds.iter().map(|k| (*k, ns_inode("self", k.name()).ok())).collect();
@@ -157,11 +158,27 @@ pub fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
 /// the same rules as in `spawn` (FAIL when configured, SKIP when no config can tell). A new
 /// mount namespace is made private at once, so no later mount can reach the parent's.
 pub fn unshare(kinds: &[Kind]) -> Outcome {
+    undeclared(kinds)?;
     unshare_kinds(kinds)?;
     if kinds.contains(&Kind::Mnt) {
         make_mounts_private()?;
     }
     Ok(())
+}
+
+/// A check creates only the kinds its needs declare: the runner judges a kind that is missing
+/// or refused by those needs, so an undeclared kind would be misjudged on a kernel without
+/// it. A defect of the check, reported as BROKEN. Outside a check process anything goes.
+fn undeclared(kinds: &[Kind]) -> Outcome {
+    let Some(declared) = DECLARED.get() else { return Ok(()) };
+    match kinds.iter().find(|k| !declared.contains(k)) {
+        Some(kind) => Err(Stop::broken(
+            format!("creating a {kind} namespace"),
+            format!("only the kinds the check's needs declare ({declared:?})"),
+            format!("{kind} is not declared: add Need::Kind(Kind::{kind:?}) to the check"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn unshare_kinds(kinds: &[Kind]) -> Outcome {
@@ -378,6 +395,7 @@ pub fn proc_state(pid: Pid) -> String {
 
 // The runner's end of the report channel and the panic message, per check process.
 static RUNNER: OnceLock<Channel> = OnceLock::new();
+static DECLARED: OnceLock<Vec<Kind>> = OnceLock::new();
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// Frames a check process sends to the runner.
@@ -396,8 +414,9 @@ pub fn step(what: &str) {
 }
 
 /// Installs the report channel and the panic hook in a new check process.
-pub(crate) fn enter_check_process(runner: Channel) {
+pub(crate) fn enter_check_process(runner: Channel, declared: Vec<Kind>) {
     let _ = RUNNER.set(runner);
+    let _ = DECLARED.set(declared);
     std::panic::set_hook(Box::new(|info| {
         let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let message = info

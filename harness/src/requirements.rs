@@ -21,13 +21,17 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {
                     (Some(false), Some(option)) => Some(format!("{option} is not set")),
-                    _ if facts.forbidden.contains(&kind) => {
-                        Some(format!("user.max_{}_namespaces is 0: this system forbids new {kind} namespaces", kind.name()))
-                    }
+                    _ if facts.forbidden.contains(&kind) => Some(forbidden(kind)),
                     _ if !kind.needs_admin() && !facts.cap_sys_admin => facts.userns.clone().err(),
                     _ => None,
                 }
             }
+            Need::KindInOwnUserns(kind) => match (facts.kind_configured(kind), kind.config_option()) {
+                (Some(false), Some(option)) => Some(format!("{option} is not set")),
+                _ if facts.forbidden.contains(&kind) => Some(forbidden(kind)),
+                _ => None,
+            },
+            Need::EveryKind => None,
             Need::KindDisabled(kind) => {
                 needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {
@@ -63,6 +67,10 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
         (true, Ok(())) => Decision::Run { in_userns: true },
         (true, Err(why)) => Decision::Skip(format!("needs CAP_SYS_ADMIN to create namespaces, and {why}")),
     }
+}
+
+fn forbidden(kind: Kind) -> String {
+    format!("user.max_{}_namespaces is 0: this system forbids new {kind} namespaces", kind.name())
 }
 
 /// Why driver `name` is unavailable, or `None` when it is built in (CONFIG_NAME=y), loaded

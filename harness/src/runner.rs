@@ -50,7 +50,7 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
                 unsafe { libc::_exit(1) }
             }
             drop(ours);
-            enter_check_process(theirs);
+            enter_check_process(theirs, check.kinds().collect());
             let outcome = catch_unwind(AssertUnwindSafe(|| -> Outcome {
                 if in_userns {
                     crate::userns::become_root().map_err(|e| {

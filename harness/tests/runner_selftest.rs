@@ -1,6 +1,7 @@
 //! The runner end to end on fixture checks that misbehave: a hung process tree, a panic in a
 //! child, a crashed check process, a failed expectation, an unmet need, a leftover orphan, a
-//! child's SKIP racing its parent's write, and a fork refused by a resource limit (BROKEN).
+//! child's SKIP racing its parent's write, a fork refused by a resource limit (BROKEN) and a
+//! namespace kind the check does not declare (BROKEN).
 //! `harness = false`: the runner forks, so it must run from a single-threaded main.
 
 use nix::sys::wait::{waitpid, WaitPidFlag};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 const SHORT: Duration = Duration::from_millis(300);
 
 fn fixture(id: &'static str, needs: &'static [Need], body: fn() -> Outcome) -> Check {
-    Check { id, statement: "fixture", reference: "none", needs, deadline: SHORT, body }
+    Check::new(id, "fixture", "none", needs, body).with_deadline(SHORT)
 }
 
 fn sleep_forever() -> ! {
@@ -147,9 +148,14 @@ fn main() {
     assert!(f.observed.starts_with("EAGAIN") && f.observed.contains("RLIMIT_NPROC"), "{f:?}");
 
     if nix::unistd::geteuid().is_root() {
-        let (verdict, _) = verdict_of(&fixture("self.time", &[], child_starts_in_new_time_namespace));
+        const TIME: &[Need] = &[Need::Kind(nsconform_harness::Kind::Time)];
+        let (verdict, _) = verdict_of(&fixture("self.time", TIME, child_starts_in_new_time_namespace));
         assert!(matches!(verdict, Verdict::Pass | Verdict::Skip(_)), "{verdict:?}");
     }
 
-    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP and RLIMIT_NPROC all handled");
+    let (verdict, _) = verdict_of(&fixture("self.undeclared", &[], child_starts_in_new_time_namespace));
+    let Verdict::Broken(f) = verdict else { panic!("creating an undeclared kind is BROKEN, got {verdict:?}") };
+    assert_eq!(f.observed, "time is not declared: add Need::Kind(Kind::Time) to the check");
+
+    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP, RLIMIT_NPROC and an undeclared kind all handled");
 }

@@ -10,54 +10,49 @@ use crate::sys::{poll_until, write_file};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::unistd::getpid;
-use nsconform_harness::{expect_eq, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        id: "cgroup.own-cgroups-read-as-root",
-        statement: "After entering a new cgroup namespace, every line of /proc/self/cgroup reads \"/\" (the creator's cgroups are the root)",
-        reference: "cgroup_namespaces(7); copy_cgroup_ns() takes the creator's css_set as root; proc_cgroup_show() and cgroup_path_ns() in kernel/cgroup/cgroup.c",
-        needs: &[Need::Kind(Kind::Cgroup)],
-        deadline: DEFAULT_DEADLINE,
-        body: own_cgroups_read_as_root,
-    },
-    Check {
-        id: "cgroup.other-processes-relative-to-root",
-        statement: "Inside a cgroup namespace, /proc/1/cgroup shows each cgroup relative to the namespace root (\"/..\" for each level above it)",
-        reference: "cgroup_namespaces(7); cgroup_path_ns_locked() uses kernfs_path_from_node() in fs/kernfs/dir.c",
-        needs: &[Need::Kind(Kind::Cgroup)],
-        deadline: DEFAULT_DEADLINE,
-        body: other_processes_relative_to_root,
-    },
-    Check {
-        id: "cgroup.parent-cgroup-shown-as-dotdot",
-        statement: "A process in the cgroup just above a namespace's root is shown in /proc/PID/cgroup as \"/..\"",
-        reference: "cgroup_namespaces(7) example; cgroup_path_ns_locked() and kernfs_path_from_node() in fs/kernfs/dir.c",
-        needs: &[Need::Kind(Kind::Cgroup)],
-        deadline: DEFAULT_DEADLINE,
-        body: parent_cgroup_shown_as_dotdot,
-    },
-    Check {
-        id: "cgroup.cgroup2-mount-rooted-at-namespace-root",
-        statement: "cgroup2 mounted inside a cgroup namespace has the namespace root as its root directory, shown as \"/\" in mountinfo",
-        reference: "cgroup_namespaces(7); cgroup_get_tree() mounts ns->root_cset's cgroup, cgroup_show_path() in kernel/cgroup/cgroup.c",
-        needs: &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt)],
-        deadline: DEFAULT_DEADLINE,
-        body: cgroup2_mount_rooted_at_namespace_root,
-    },
-    crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup, "CONFIG_CGROUPS"),
+    Check::new(
+        "cgroup.own-cgroups-read-as-root",
+        "After entering a new cgroup namespace, every line of /proc/self/cgroup reads \"/\" (the creator's cgroups are the root)",
+        "cgroup_namespaces(7); copy_cgroup_ns() takes the creator's css_set as root; proc_cgroup_show() and cgroup_path_ns() in kernel/cgroup/cgroup.c",
+        &[Need::Kind(Kind::Cgroup)],
+        own_cgroups_read_as_root,
+    ),
+    Check::new(
+        "cgroup.other-processes-relative-to-root",
+        "Inside a cgroup namespace, /proc/1/cgroup shows each cgroup relative to the namespace root (\"/..\" for each level above it)",
+        "cgroup_namespaces(7); cgroup_path_ns_locked() uses kernfs_path_from_node() in fs/kernfs/dir.c",
+        &[Need::Kind(Kind::Cgroup)],
+        other_processes_relative_to_root,
+    ),
+    Check::new(
+        "cgroup.parent-cgroup-shown-as-dotdot",
+        "A process in the cgroup just above a namespace's root is shown in /proc/PID/cgroup as \"/..\"",
+        "cgroup_namespaces(7) example; cgroup_path_ns_locked() and kernfs_path_from_node() in fs/kernfs/dir.c",
+        &[Need::Kind(Kind::Cgroup)],
+        parent_cgroup_shown_as_dotdot,
+    ),
+    Check::new(
+        "cgroup.cgroup2-mount-rooted-at-namespace-root",
+        "cgroup2 mounted inside a cgroup namespace has the namespace root as its root directory, shown as \"/\" in mountinfo",
+        "cgroup_namespaces(7); cgroup_get_tree() mounts ns->root_cset's cgroup, cgroup_show_path() in kernel/cgroup/cgroup.c",
+        &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt)],
+        cgroup2_mount_rooted_at_namespace_root,
+    ),
+    crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup),
     // Without CONFIG_CGROUPS the kernel does not refuse CLONE_NEWCGROUP: the copy_cgroup_ns()
     // stub returns the old namespace, so the flag is accepted and ignored.
-    Check {
-        id: "cgroup.flag-ignored-when-configured-out",
-        statement: "With CONFIG_CGROUPS off, unshare and clone accept CLONE_NEWCGROUP and ignore it, and /proc/self/ns lacks cgroup",
-        reference: "copy_cgroup_ns() stub in include/linux/cgroup.h; check_unshare_flags() in kernel/fork.c; proc_ns_dir_entries in fs/proc/namespaces.c",
-        needs: &[Need::KindDisabled(Kind::Cgroup)],
-        deadline: DEFAULT_DEADLINE,
-        body: flag_ignored_when_configured_out,
-    },
+    Check::new(
+        "cgroup.flag-ignored-when-configured-out",
+        "With CONFIG_CGROUPS off, unshare and clone accept CLONE_NEWCGROUP and ignore it, and /proc/self/ns lacks cgroup",
+        "copy_cgroup_ns() stub in include/linux/cgroup.h; check_unshare_flags() in kernel/fork.c; proc_ns_dir_entries in fs/proc/namespaces.c",
+        &[Need::KindDisabled(Kind::Cgroup)],
+        flag_ignored_when_configured_out,
+    ),
 ];
 
 /// The lines of /proc/PID/cgroup as (hierarchy id and controllers, path).

@@ -10,14 +10,13 @@ use nsconform_harness::{expect_errno, spawn, Kind, Outcome, Spawn, Stop};
 /// The check that `$kind`'s flag is refused when its config option is off.
 macro_rules! refused_when_configured_out {
     ($id:literal, $kind:expr) => {
-        nsconform_harness::Check {
-            id: $id,
-            statement: "With the kind configured out, clone and unshare with its flag give EINVAL and /proc/self/ns lacks its entry",
-            reference: "clone(2) and unshare(2) ERRORS (EINVAL); create_new_namespaces() in kernel/nsproxy.c; proc_ns_dir_entries in fs/proc/namespaces.c",
-            needs: &[nsconform_harness::Need::KindDisabled($kind)],
-            deadline: nsconform_harness::DEFAULT_DEADLINE,
-            body: || crate::disabled::refused($kind),
-        }
+        nsconform_harness::Check::new(
+            $id,
+            "With the kind configured out, clone and unshare with its flag give EINVAL and /proc/self/ns lacks its entry",
+            "clone(2) and unshare(2) ERRORS (EINVAL); create_new_namespaces() in kernel/nsproxy.c; proc_ns_dir_entries in fs/proc/namespaces.c",
+            &[nsconform_harness::Need::KindDisabled($kind)],
+            || crate::disabled::refused($kind),
+        )
     };
 }
 pub(crate) use refused_when_configured_out;

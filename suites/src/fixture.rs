@@ -107,19 +107,18 @@ fn userns_refusal() -> Option<String> {
 /// option) needs CAP_SYS_ADMIN in the creator's user namespace. Its needs keep the run out of
 /// a user namespace of the harness's, so that the creator can be one without capabilities.
 macro_rules! create_without_cap_sys_admin_eperm {
-    ($id:literal, $kind:expr $(, $config:literal)?) => {
-        nsconform_harness::Check {
-            id: $id,
-            statement: "Without CAP_SYS_ADMIN in its user namespace a process gets EPERM from unshare and clone with the kind's flag; with CLONE_NEWUSER added, which makes it root of the new namespace's owner, both succeed",
-            reference: "unshare(2), clone(2) ERRORS (EPERM); ns_capable(user_ns, CAP_SYS_ADMIN) in unshare_nsproxy_namespaces() and copy_namespaces(), kernel/nsproxy.c",
-            needs: &[
-                $(nsconform_harness::Need::Config($config),)?
+    ($id:literal, $kind:expr) => {
+        nsconform_harness::Check::new(
+            $id,
+            "Without CAP_SYS_ADMIN in its user namespace a process gets EPERM from unshare and clone with the kind's flag; with CLONE_NEWUSER added, which makes it root of the new namespace's owner, both succeed",
+            "unshare(2), clone(2) ERRORS (EPERM); ns_capable(user_ns, CAP_SYS_ADMIN) in unshare_nsproxy_namespaces() and copy_namespaces(), kernel/nsproxy.c",
+            &[
+                nsconform_harness::Need::KindInOwnUserns($kind),
                 nsconform_harness::Need::Kind(nsconform_harness::Kind::User),
                 nsconform_harness::Need::Probe(crate::fixture::CREATOR_WITHOUT_CAPABILITIES),
             ],
-            deadline: nsconform_harness::DEFAULT_DEADLINE,
-            body: || crate::fixture::create_without_cap_sys_admin($kind),
-        }
+            || crate::fixture::create_without_cap_sys_admin($kind),
+        )
     };
 }
 pub(crate) use create_without_cap_sys_admin_eperm;

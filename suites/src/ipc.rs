@@ -9,7 +9,7 @@ use crate::sys::{poll_until, read_sysctl, write_sysctl};
 use nix::errno::Errno;
 use nix::mqueue::{mq_close, mq_getattr, mq_open, mq_send, MQ_OFlag, MqAttr};
 use nix::sys::stat::Mode;
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
 use std::ffi::CStr;
 use std::time::Duration;
 
@@ -17,30 +17,27 @@ use std::time::Duration;
 macro_rules! isolation_checks {
     ($object:expr, $name:literal, $what:literal, $reference:literal, $needs:expr) => {
         [
-            Check {
-                id: concat!("ipc.", $name, "-invisible-in-child-namespace"),
-                statement: concat!("A ", $what, " is invisible from a child IPC namespace"),
-                reference: $reference,
-                needs: $needs,
-                deadline: DEFAULT_DEADLINE,
-                body: || invisible_in_child($object),
-            },
-            Check {
-                id: concat!("ipc.", $name, "-invisible-in-parent-namespace"),
-                statement: concat!("A ", $what, " created in a child IPC namespace is invisible from its parent"),
-                reference: $reference,
-                needs: $needs,
-                deadline: DEFAULT_DEADLINE,
-                body: || invisible_in_parent($object),
-            },
-            Check {
-                id: concat!("ipc.", $name, "-same-key-distinct-objects"),
-                statement: concat!("The same key names two distinct ", $what, " objects in two IPC namespaces"),
-                reference: $reference,
-                needs: $needs,
-                deadline: DEFAULT_DEADLINE,
-                body: || same_key_distinct_objects($object),
-            },
+            Check::new(
+                concat!("ipc.", $name, "-invisible-in-child-namespace"),
+                concat!("A ", $what, " is invisible from a child IPC namespace"),
+                $reference,
+                $needs,
+                || invisible_in_child($object),
+            ),
+            Check::new(
+                concat!("ipc.", $name, "-invisible-in-parent-namespace"),
+                concat!("A ", $what, " created in a child IPC namespace is invisible from its parent"),
+                $reference,
+                $needs,
+                || invisible_in_parent($object),
+            ),
+            Check::new(
+                concat!("ipc.", $name, "-same-key-distinct-objects"),
+                concat!("The same key names two distinct ", $what, " objects in two IPC namespaces"),
+                $reference,
+                $needs,
+                || same_key_distinct_objects($object),
+            ),
         ]
     };
 }
@@ -80,93 +77,86 @@ const MQ: [Check; 3] = isolation_checks!(
 );
 
 const OTHERS: &[Check] = &[
-    Check {
-        id: "ipc.proc-sysvipc-shows-readers-namespace",
-        statement: "/proc/sysvipc/{msg,sem,shm} list the objects of the reader's IPC namespace only",
-        reference: "proc(5) /proc/sysvipc; sysvipc_proc_open() takes current->nsproxy->ipc_ns, ipc/util.c",
-        needs: SYSV,
-        deadline: DEFAULT_DEADLINE,
-        body: proc_sysvipc_shows_readers_namespace,
-    },
-    Check {
-        id: "ipc.mqueue-fs-shows-namespace-queues",
-        statement: "An mqueue filesystem mounted in an IPC namespace lists that namespace's queues",
-        reference: "mq_overview(7); mqueue_get_tree() mounts current->nsproxy->ipc_ns's queues, ipc/mqueue.c",
-        needs: &[Need::Kind(Kind::Ipc), Need::Kind(Kind::Mnt), Need::Config("CONFIG_POSIX_MQUEUE")],
-        deadline: DEFAULT_DEADLINE,
-        body: mqueue_fs_shows_namespace_queues,
-    },
-    Check {
-        id: "ipc.sysctls-start-at-defaults",
-        statement: "Every IPC sysctl of a new IPC namespace starts at its compiled-in default, even when its creator changed its own",
-        reference: "ipc_namespaces(7); create_ipc_ns() in ipc/namespace.c calls msg_init_ns(), sem_init_ns(), shm_init_ns() (ipc/msg.c, sem.c, shm.c) and mq_init_ns() (ipc/mqueue.c), which set the defaults, never the creator's values",
-        needs: &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
-        deadline: DEFAULT_DEADLINE,
-        body: sysctls_start_at_defaults,
-    },
-    Check {
-        id: "ipc.sysctl-change-stays-in-namespace",
-        statement: "An IPC sysctl changed in a child namespace changes neither its parent nor a grandchild's starting value",
-        reference: "ipc_namespaces(7); ipc/ipc_sysctl.c and ipc/mq_sysctl.c resolve the table of current->nsproxy->ipc_ns",
-        needs: &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
-        deadline: DEFAULT_DEADLINE,
-        body: sysctl_change_stays_in_namespace,
-    },
-    Check {
-        id: "ipc.sysctls-writable-by-owning-userns-root",
-        statement: "Root of the user namespace that owns an IPC namespace, mapped to an unprivileged uid, may write its IPC sysctls (6.9; stable 6.6.45, 6.1.104)",
-        reference: "ipc_namespaces(7); ipc_permissions() and ipc_set_ownership() in ipc/ipc_sysctl.c, mq_permissions() and mq_set_ownership() in ipc/mq_sysctl.c (commits 50ec499b9a43 and f9436a5d0497)",
-        needs: &[
-            Need::Config("CONFIG_IPC_NS"),
+    Check::new(
+        "ipc.proc-sysvipc-shows-readers-namespace",
+        "/proc/sysvipc/{msg,sem,shm} list the objects of the reader's IPC namespace only",
+        "proc(5) /proc/sysvipc; sysvipc_proc_open() takes current->nsproxy->ipc_ns, ipc/util.c",
+        SYSV,
+        proc_sysvipc_shows_readers_namespace,
+    ),
+    Check::new(
+        "ipc.mqueue-fs-shows-namespace-queues",
+        "An mqueue filesystem mounted in an IPC namespace lists that namespace's queues",
+        "mq_overview(7); mqueue_get_tree() mounts current->nsproxy->ipc_ns's queues, ipc/mqueue.c",
+        &[Need::Kind(Kind::Ipc), Need::Kind(Kind::Mnt), Need::Config("CONFIG_POSIX_MQUEUE")],
+        mqueue_fs_shows_namespace_queues,
+    ),
+    Check::new(
+        "ipc.sysctls-start-at-defaults",
+        "Every IPC sysctl of a new IPC namespace starts at its compiled-in default, even when its creator changed its own",
+        "ipc_namespaces(7); create_ipc_ns() in ipc/namespace.c calls msg_init_ns(), sem_init_ns(), shm_init_ns() (ipc/msg.c, sem.c, shm.c) and mq_init_ns() (ipc/mqueue.c), which set the defaults, never the creator's values",
+        &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
+        sysctls_start_at_defaults,
+    ),
+    Check::new(
+        "ipc.sysctl-change-stays-in-namespace",
+        "An IPC sysctl changed in a child namespace changes neither its parent nor a grandchild's starting value",
+        "ipc_namespaces(7); ipc/ipc_sysctl.c and ipc/mq_sysctl.c resolve the table of current->nsproxy->ipc_ns",
+        &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC_SYSCTL"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")],
+        sysctl_change_stays_in_namespace,
+    ),
+    Check::new(
+        "ipc.sysctls-writable-by-owning-userns-root",
+        "Root of the user namespace that owns an IPC namespace, mapped to an unprivileged uid, may write its IPC sysctls (6.9; stable 6.6.45, 6.1.104)",
+        "ipc_namespaces(7); ipc_permissions() and ipc_set_ownership() in ipc/ipc_sysctl.c, mq_permissions() and mq_set_ownership() in ipc/mq_sysctl.c (commits 50ec499b9a43 and f9436a5d0497)",
+        &[
+            Need::KindInOwnUserns(Kind::Ipc),
             Need::Kind(Kind::User),
             Need::Config("CONFIG_SYSVIPC_SYSCTL"),
             Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL"),
             Need::Probe(CREATOR_WITHOUT_CAPABILITIES),
         ],
-        deadline: DEFAULT_DEADLINE,
-        body: sysctls_writable_by_owning_userns_root,
-    },
-    Check {
-        id: "ipc.objects-destroyed-with-namespace",
-        statement: "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
-        reference: "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
-        needs: POSIX_MQ,
-        deadline: DEFAULT_DEADLINE,
-        body: objects_destroyed_with_namespace,
-    },
-    Check {
-        id: "ipc.sysv-msg-destroyed-with-namespace",
-        statement: "When an IPC namespace dies its System V message queues are destroyed and their messages freed (32 MiB leave SUnreclaim)",
-        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls msg_exit_ns(), whose freeque() frees every message (free_msg(), ipc/msgutil.c)",
-        needs: SYSV,
-        deadline: HOARD_DEADLINE,
-        body: || destroyed_with_namespace(Hoard::Messages),
-    },
-    Check {
-        id: "ipc.sysv-sem-destroyed-with-namespace",
-        statement: "When an IPC namespace dies its System V semaphore sets are destroyed and freed (32 MiB leave SUnreclaim)",
-        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls sem_exit_ns(), whose freeary() frees every set (ipc/sem.c)",
-        needs: SYSV,
-        deadline: HOARD_DEADLINE,
-        body: || destroyed_with_namespace(Hoard::Semaphores),
-    },
-    Check {
-        id: "ipc.sysv-shm-destroyed-with-namespace",
-        statement: "When an IPC namespace dies its unattached System V shared memory segments are destroyed and their pages freed (32 MiB leave Shmem)",
-        reference: "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls shm_exit_ns(), whose do_shm_rmid() destroys every segment (shm_destroy(), ipc/shm.c)",
-        needs: SYSV,
-        deadline: HOARD_DEADLINE,
-        body: || destroyed_with_namespace(Hoard::SharedMemory),
-    },
-    Check {
-        id: "ipc.sysv-id-from-other-namespace-einval",
-        statement: "A System V id valid in one IPC namespace gives EINVAL in another: msgctl, semctl and shmctl IPC_STAT, and shmat",
-        reference: "ipc_namespaces(7); msgctl(2), semctl(2), shmctl(2), shmat(2) EINVAL; ipc_obtain_object_check() looks ids up in current->nsproxy->ipc_ns, ipc/util.c",
-        needs: SYSV,
-        deadline: DEFAULT_DEADLINE,
-        body: sysv_id_from_other_namespace_einval,
-    },
-    crate::fixture::create_without_cap_sys_admin_eperm!("ipc.create-without-cap-sys-admin-eperm", Kind::Ipc, "CONFIG_IPC_NS"),
+        sysctls_writable_by_owning_userns_root,
+    ),
+    Check::new(
+        "ipc.objects-destroyed-with-namespace",
+        "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
+        "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
+        &[Need::Kind(Kind::Ipc), Need::Kind(Kind::User), Need::Config("CONFIG_POSIX_MQUEUE")],
+        objects_destroyed_with_namespace,
+    ),
+    Check::new(
+        "ipc.sysv-msg-destroyed-with-namespace",
+        "When an IPC namespace dies its System V message queues are destroyed and their messages freed (32 MiB leave SUnreclaim)",
+        "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls msg_exit_ns(), whose freeque() frees every message (free_msg(), ipc/msgutil.c)",
+        SYSV,
+        || destroyed_with_namespace(Hoard::Messages),
+    )
+    .with_deadline(HOARD_DEADLINE),
+    Check::new(
+        "ipc.sysv-sem-destroyed-with-namespace",
+        "When an IPC namespace dies its System V semaphore sets are destroyed and freed (32 MiB leave SUnreclaim)",
+        "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls sem_exit_ns(), whose freeary() frees every set (ipc/sem.c)",
+        SYSV,
+        || destroyed_with_namespace(Hoard::Semaphores),
+    )
+    .with_deadline(HOARD_DEADLINE),
+    Check::new(
+        "ipc.sysv-shm-destroyed-with-namespace",
+        "When an IPC namespace dies its unattached System V shared memory segments are destroyed and their pages freed (32 MiB leave Shmem)",
+        "ipc_namespaces(7); free_ipc_ns() in ipc/namespace.c calls shm_exit_ns(), whose do_shm_rmid() destroys every segment (shm_destroy(), ipc/shm.c)",
+        SYSV,
+        || destroyed_with_namespace(Hoard::SharedMemory),
+    )
+    .with_deadline(HOARD_DEADLINE),
+    Check::new(
+        "ipc.sysv-id-from-other-namespace-einval",
+        "A System V id valid in one IPC namespace gives EINVAL in another: msgctl, semctl and shmctl IPC_STAT, and shmat",
+        "ipc_namespaces(7); msgctl(2), semctl(2), shmctl(2), shmat(2) EINVAL; ipc_obtain_object_check() looks ids up in current->nsproxy->ipc_ns, ipc/util.c",
+        SYSV,
+        sysv_id_from_other_namespace_einval,
+    ),
+    crate::fixture::create_without_cap_sys_admin_eperm!("ipc.create-without-cap-sys-admin-eperm", Kind::Ipc),
     refused_when_configured_out!("ipc.flag-refused-when-configured-out", Kind::Ipc),
 ];
 

@@ -20,124 +20,124 @@ use std::time::Duration;
 const VETH: Need = Need::Module("veth");
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        id: "net.new-namespace-has-only-loopback",
-        statement: "A new network namespace has only lo, ifindex 1, down and without addresses (plus fallback tunnels where net.core.fb_tunnels_only_for_init_net=0 lets them appear)",
-        reference: "network_namespaces(7); loopback_net_init() in drivers/net/loopback.c; net_has_fallback_tunnels() in include/linux/netdevice.h",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: new_namespace_has_only_loopback,
-    },
-    Check {
-        id: "net.loopback-up-serves-local-traffic",
-        statement: "Bringing lo up gives it 127.0.0.1/8 (and ::1/128 with IPv6) and a socket can connect to itself over it; before, 127.0.0.1 is unreachable",
-        reference: "network_namespaces(7); inetdev_event() adds 127.0.0.1 on NETDEV_UP of loopback, net/ipv4/devinet.c; init_loopback() in net/ipv6/addrconf.c",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: loopback_up_serves_local_traffic,
-    },
-    Check {
-        id: "net.veth-connects-two-namespaces",
-        statement: "A veth pair joins two namespaces: TCP flows between its ends, while a third namespace neither sees the ends nor reaches their addresses",
-        reference: "veth(4); network_namespaces(7); veth_newlink() and veth_xmit() in drivers/net/veth.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: veth_connects_two_namespaces,
-    },
-    Check {
-        id: "net.move-device-by-fd",
-        statement: "RTM_SETLINK with IFLA_NET_NS_FD moves a device to another namespace and back (same MAC, gone from the source)",
-        reference: "rtnetlink(7); ip-link(8) netns; do_setlink() in net/core/rtnetlink.c; __dev_change_net_namespace() in net/core/dev.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: || move_out_and_back(By::Fd),
-    },
-    Check {
-        id: "net.move-device-by-pid",
-        statement: "RTM_SETLINK with IFLA_NET_NS_PID moves a device to the namespace of a process and back",
-        reference: "rtnetlink(7); ip-link(8) netns; rtnl_link_get_net_by_nlattr() in net/core/rtnetlink.c; get_net_ns_by_pid() in net/core/net_namespace.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: || move_out_and_back(By::Pid),
-    },
-    Check {
-        id: "net.move-name-clash-eexist",
-        statement: "Moving a device into a namespace that has a device of the same name fails with EEXIST and leaves it where it was",
-        reference: "__dev_change_net_namespace() in net/core/dev.c (-EEXIST without a name pattern)",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: move_name_clash_eexist,
-    },
-    Check {
-        id: "net.move-loopback-einval",
-        statement: "Moving lo, a namespace-local device, to another namespace fails with EINVAL",
-        reference: "__dev_change_net_namespace() in net/core/dev.c refuses netns_local devices (NETIF_F_NETNS_LOCAL before 6.12); loopback_setup() in drivers/net/loopback.c",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: move_loopback_einval,
-    },
-    Check {
-        id: "net.socket-stays-in-creation-namespace",
-        statement: "A socket stays in the namespace it was created in after its creator calls setns: SIOCGSKNS names that namespace and a netlink socket still acts on it",
-        reference: "network_namespaces(7); sock_ioctl() SIOCGSKNS in net/socket.c; sk_alloc() takes the creator's net, net/core/sock.c",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: socket_stays_in_creation_namespace,
-    },
-    Check {
-        id: "net.namespace-death-deletes-veth-pair",
-        statement: "When a network namespace dies its veth end is deleted, and with it the peer in another namespace (asynchronously)",
-        reference: "network_namespaces(7); veth(4); cleanup_net() and default_device_exit_batch() in net/core/dev.c; veth_dellink() in drivers/net/veth.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: namespace_death_deletes_veth_pair,
-    },
-    Check {
-        id: "net.open-socket-keeps-namespace-alive",
-        statement: "An open socket keeps its network namespace and devices alive after the namespace's last process exits; closing it frees them",
-        reference: "network_namespaces(7); sk_alloc() holds a reference on the net (get_net), net/core/sock.c; __put_net() in net/core/net_namespace.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: || kept_alive_by(Keeper::Socket),
-    },
-    Check {
-        id: "net.nsfs-fd-keeps-namespace-alive",
-        statement: "An open /proc/PID/ns/net keeps the namespace and its devices alive after its last process exits; setns through it still works, closing it frees them",
-        reference: "namespaces(7) /proc/PID/ns; nsfs holds a reference (ns_get_path(), fs/nsfs.c); netns_get()/netns_put() in net/core/net_namespace.c",
-        needs: &[Need::Kind(Kind::Net), VETH],
-        deadline: NET_DEADLINE,
-        body: || kept_alive_by(Keeper::NsFd),
-    },
-    Check {
-        id: "net.nsid-assign-and-lookup",
-        statement: "RTM_GETNSID reads -1 for a peer without an id, RTM_NEWNSID assigns one that RTM_GETNSID then returns; ids are local to the assigning namespace",
-        reference: "rtnetlink(7); ip-netns(8) set; rtnl_net_newid() and rtnl_net_getid() in net/core/net_namespace.c (NETNSA_NSID_NOT_ASSIGNED)",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: nsid_assign_and_lookup,
-    },
-    Check {
-        id: "net.nsid-reuse-eexist",
-        statement: "RTM_NEWNSID fails with EEXIST for a peer that already has an id and for an id already in use",
-        reference: "rtnl_net_newid() in net/core/net_namespace.c (\"Peer netns already has a nsid assigned\", \"The specified nsid is already used\")",
-        needs: &[Need::Kind(Kind::Net)],
-        deadline: NET_DEADLINE,
-        body: nsid_reuse_eexist,
-    },
-    Check {
-        id: "net.physical-device-returns-to-initial",
-        statement: "A physical device (no rtnl_link_ops) in a dying network namespace returns to the initial namespace under its own name",
-        reference: "network_namespaces(7); default_device_exit_net() in net/core/dev.c",
-        needs: &[
+    Check::new(
+        "net.new-namespace-has-only-loopback",
+        "A new network namespace has only lo, ifindex 1, down and without addresses (plus fallback tunnels where net.core.fb_tunnels_only_for_init_net=0 lets them appear)",
+        "network_namespaces(7); loopback_net_init() in drivers/net/loopback.c; net_has_fallback_tunnels() in include/linux/netdevice.h",
+        &[Need::Kind(Kind::Net)],
+        new_namespace_has_only_loopback,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.loopback-up-serves-local-traffic",
+        "Bringing lo up gives it 127.0.0.1/8 (and ::1/128 with IPv6) and a socket can connect to itself over it; before, 127.0.0.1 is unreachable",
+        "network_namespaces(7); inetdev_event() adds 127.0.0.1 on NETDEV_UP of loopback, net/ipv4/devinet.c; init_loopback() in net/ipv6/addrconf.c",
+        &[Need::Kind(Kind::Net)],
+        loopback_up_serves_local_traffic,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.veth-connects-two-namespaces",
+        "A veth pair joins two namespaces: TCP flows between its ends, while a third namespace neither sees the ends nor reaches their addresses",
+        "veth(4); network_namespaces(7); veth_newlink() and veth_xmit() in drivers/net/veth.c",
+        &[Need::Kind(Kind::Net), VETH],
+        veth_connects_two_namespaces,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.move-device-by-fd",
+        "RTM_SETLINK with IFLA_NET_NS_FD moves a device to another namespace and back (same MAC, gone from the source)",
+        "rtnetlink(7); ip-link(8) netns; do_setlink() in net/core/rtnetlink.c; __dev_change_net_namespace() in net/core/dev.c",
+        &[Need::Kind(Kind::Net), VETH],
+        || move_out_and_back(By::Fd),
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.move-device-by-pid",
+        "RTM_SETLINK with IFLA_NET_NS_PID moves a device to the namespace of a process and back",
+        "rtnetlink(7); ip-link(8) netns; rtnl_link_get_net_by_nlattr() in net/core/rtnetlink.c; get_net_ns_by_pid() in net/core/net_namespace.c",
+        &[Need::Kind(Kind::Net), VETH],
+        || move_out_and_back(By::Pid),
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.move-name-clash-eexist",
+        "Moving a device into a namespace that has a device of the same name fails with EEXIST and leaves it where it was",
+        "__dev_change_net_namespace() in net/core/dev.c (-EEXIST without a name pattern)",
+        &[Need::Kind(Kind::Net), VETH],
+        move_name_clash_eexist,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.move-loopback-einval",
+        "Moving lo, a namespace-local device, to another namespace fails with EINVAL",
+        "__dev_change_net_namespace() in net/core/dev.c refuses netns_local devices (NETIF_F_NETNS_LOCAL before 6.12); loopback_setup() in drivers/net/loopback.c",
+        &[Need::Kind(Kind::Net)],
+        move_loopback_einval,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.socket-stays-in-creation-namespace",
+        "A socket stays in the namespace it was created in after its creator calls setns: SIOCGSKNS names that namespace and a netlink socket still acts on it",
+        "network_namespaces(7); sock_ioctl() SIOCGSKNS in net/socket.c; sk_alloc() takes the creator's net, net/core/sock.c",
+        &[Need::Kind(Kind::Net)],
+        socket_stays_in_creation_namespace,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.namespace-death-deletes-veth-pair",
+        "When a network namespace dies its veth end is deleted, and with it the peer in another namespace (asynchronously)",
+        "network_namespaces(7); veth(4); cleanup_net() and default_device_exit_batch() in net/core/dev.c; veth_dellink() in drivers/net/veth.c",
+        &[Need::Kind(Kind::Net), VETH],
+        namespace_death_deletes_veth_pair,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.open-socket-keeps-namespace-alive",
+        "An open socket keeps its network namespace and devices alive after the namespace's last process exits; closing it frees them",
+        "network_namespaces(7); sk_alloc() holds a reference on the net (get_net), net/core/sock.c; __put_net() in net/core/net_namespace.c",
+        &[Need::Kind(Kind::Net), VETH],
+        || kept_alive_by(Keeper::Socket),
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.nsfs-fd-keeps-namespace-alive",
+        "An open /proc/PID/ns/net keeps the namespace and its devices alive after its last process exits; setns through it still works, closing it frees them",
+        "namespaces(7) /proc/PID/ns; nsfs holds a reference (ns_get_path(), fs/nsfs.c); netns_get()/netns_put() in net/core/net_namespace.c",
+        &[Need::Kind(Kind::Net), VETH],
+        || kept_alive_by(Keeper::NsFd),
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.nsid-assign-and-lookup",
+        "RTM_GETNSID reads -1 for a peer without an id, RTM_NEWNSID assigns one that RTM_GETNSID then returns; ids are local to the assigning namespace",
+        "rtnetlink(7); ip-netns(8) set; rtnl_net_newid() and rtnl_net_getid() in net/core/net_namespace.c (NETNSA_NSID_NOT_ASSIGNED)",
+        &[Need::Kind(Kind::Net)],
+        nsid_assign_and_lookup,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.nsid-reuse-eexist",
+        "RTM_NEWNSID fails with EEXIST for a peer that already has an id and for an id already in use",
+        "rtnl_net_newid() in net/core/net_namespace.c (\"Peer netns already has a nsid assigned\", \"The specified nsid is already used\")",
+        &[Need::Kind(Kind::Net)],
+        nsid_reuse_eexist,
+    )
+    .with_deadline(NET_DEADLINE),
+    Check::new(
+        "net.physical-device-returns-to-initial",
+        "A physical device (no rtnl_link_ops) in a dying network namespace returns to the initial namespace under its own name",
+        "network_namespaces(7); default_device_exit_net() in net/core/dev.c",
+        &[
             Need::Kind(Kind::Net),
             Need::InitialAdmin,
             Need::Probe(Probe { what: "a run in the initial network namespace", run: in_initial_netns }),
             Need::Probe(Probe { what: "a spare physical network device", run: || spare_nic().map(drop) }),
         ],
-        deadline: NET_DEADLINE,
-        body: physical_device_returns_to_initial,
-    },
-    crate::fixture::create_without_cap_sys_admin_eperm!("net.create-without-cap-sys-admin-eperm", Kind::Net, "CONFIG_NET_NS"),
+        physical_device_returns_to_initial,
+    )
+    .with_deadline(NET_DEADLINE),
+    crate::fixture::create_without_cap_sys_admin_eperm!("net.create-without-cap-sys-admin-eperm", Kind::Net),
     refused_when_configured_out!("net.flag-refused-when-configured-out", Kind::Net),
 ];
 

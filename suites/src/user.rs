@@ -15,7 +15,6 @@ use nix::unistd::{getegid, geteuid, getgid, getuid};
 use nsconform_harness::userns::{become_root, map_root};
 use nsconform_harness::{
     expect_eq, expect_errno, expect_that, spawn, step, unshare as enter, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop,
-    DEFAULT_DEADLINE,
 };
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -25,180 +24,160 @@ use std::os::unix::fs::MetadataExt;
 /// second namespace of `kind` with ENOSPC.
 macro_rules! limit_check {
     ($id:literal, $kind:expr, $sysctl:literal) => {
-        Check {
-            id: $id,
-            statement: concat!("user.", $sysctl, " (lowered to 1 inside a child user namespace) refuses a second namespace with ENOSPC"),
-            reference: concat!(
+        Check::new(
+            $id,
+            concat!("user.", $sysctl, " (lowered to 1 inside a child user namespace) refuses a second namespace with ENOSPC"),
+            concat!(
                 "namespaces(7) /proc/sys/user/",
                 $sysctl,
                 "; inc_ucount() in kernel/ucount.c checks the limit of every ancestor user namespace"
             ),
-            needs: &[Need::Kind(Kind::User), Need::Kind($kind)],
-            deadline: DEFAULT_DEADLINE,
-            body: || limit_enospc($kind),
-        }
+            &[Need::Kind(Kind::User), Need::Kind($kind)],
+            || limit_enospc($kind),
+        )
     };
 }
 
 /// The check that a namespace of `kind` created inside a user namespace is owned by it.
 macro_rules! owner_check {
     ($id:literal, $kind:expr) => {
-        Check {
-            id: $id,
-            statement: "A namespace created by a process inside a user namespace is owned by it: NS_GET_USERNS returns that user namespace",
-            reference: "ioctl_ns(2) NS_GET_USERNS; ns_ioctl() in fs/nsfs.c; each copy_*_ns() records current_user_ns() as the owner",
-            needs: &[Need::Kind(Kind::User), Need::Kind($kind), Need::Kernel(4, 9)],
-            deadline: DEFAULT_DEADLINE,
-            body: || owned_by_creators_userns($kind),
-        }
+        Check::new(
+            $id,
+            "A namespace created by a process inside a user namespace is owned by it: NS_GET_USERNS returns that user namespace",
+            "ioctl_ns(2) NS_GET_USERNS; ns_ioctl() in fs/nsfs.c; each copy_*_ns() records current_user_ns() as the owner",
+            &[Need::Kind(Kind::User), Need::Kind($kind), Need::Kernel(4, 9)],
+            || owned_by_creators_userns($kind),
+        )
     };
 }
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        id: "user.new-namespace-has-full-capabilities",
-        statement: "The first process of a new user namespace has the full permitted, effective and bounding capability sets, though its creator (an unprivileged uid) held none",
-        reference: "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET, called from create_user_ns()",
-        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
-        deadline: DEFAULT_DEADLINE,
-        body: new_namespace_has_full_capabilities,
-    },
-    Check {
-        id: "user.owner-without-capabilities-maps-and-joins",
-        statement: "An owner without capabilities (an unprivileged uid) writes its child namespace's uid_map and gid_map (its own ids only, gid_map after \"deny\") and joins it with setns, gaining the full capability set there",
-        reference: "user_namespaces(7); map_write() and new_idmap_permitted() check the opener's capabilities in the target namespace, which cap_capable() in security/commoncap.c grants its owner; userns_install() and set_cred_user_ns() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
-        deadline: DEFAULT_DEADLINE,
-        body: owner_without_capabilities_maps_and_joins,
-    },
-    Check {
-        id: "user.no-capabilities-over-parent-namespace-objects",
-        statement: "Root of a new user namespace gets EPERM over a UTS namespace its parent user namespace owns, yet succeeds in one it owns",
-        reference: "user_namespaces(7) Capabilities; cap_capable() in security/commoncap.c; utsns_install() and __do_sys_sethostname()",
-        needs: &[Need::Kind(Kind::User), Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: no_capabilities_over_parent_objects,
-    },
-    Check {
-        id: "user.unmapped-ids-read-as-overflow",
-        statement: "With no mapping written, the process's own ids and a file owner's ids read as the overflow uid and gid (65534)",
-        reference: "user_namespaces(7) Unmapped user and group IDs; from_kuid_munged() in kernel/user_namespace.c; /proc/sys/kernel/overflowuid",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: unmapped_ids_read_as_overflow,
-    },
-    Check {
-        id: "user.maps-written-once",
-        statement: "uid_map and gid_map accept a single successful write; the next one gives EPERM",
-        reference: "user_namespaces(7) Defining user and group ID mappings; map_write() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: maps_written_once,
-    },
-    Check {
-        id: "user.unprivileged-uid-map-own-euid-only",
-        statement: "A writer without CAP_SETUID over the parent may map only its own euid, one line of count 1 (EPERM otherwise)",
-        reference: "user_namespaces(7) Rules for writing to mapping files; new_idmap_permitted() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: unprivileged_uid_map_own_euid_only,
-    },
-    Check {
-        id: "user.unprivileged-gid-map-needs-setgroups-deny",
-        statement: "A writer without CAP_SETGID over the parent may map its own egid only after writing \"deny\" to setgroups (EPERM before)",
-        reference: "user_namespaces(7) Interaction with system calls that change process UIDs or GIDs; new_idmap_permitted() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: unprivileged_gid_map_needs_setgroups_deny,
-    },
-    Check {
-        id: "user.map-bad-lines-einval",
-        statement: "uid_map and gid_map refuse malformed, empty, wrapping or overlapping extents and more than 340 lines with EINVAL",
-        reference: "user_namespaces(7) Defining user and group ID mappings; map_write() in kernel/user_namespace.c (UID_GID_MAP_MAX_EXTENTS = 340 since 4.15)",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: map_bad_lines_einval,
-    },
-    Check {
-        id: "user.map-parent-root-needs-setfcap",
-        statement: "Mapping the parent's uid 0 needs CAP_SETFCAP when the namespace was created (EPERM without)",
-        reference: "user_namespaces(7); verify_root_map() and parent_could_setfcap in kernel/user_namespace.c (5.12, commit db2e718a4798, backported to 5.10 and other stable lines)",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: map_parent_root_needs_setfcap,
-    },
-    Check {
-        id: "user.setgroups-accepts-allow-or-deny-only",
-        statement: "/proc/PID/setgroups accepts \"allow\" or \"deny\" (trailing whitespace allowed); anything else gives EINVAL",
-        reference: "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: setgroups_accepts_allow_or_deny_only,
-    },
-    Check {
-        id: "user.setgroups-allow-after-deny-eperm",
-        statement: "Writing \"allow\" to setgroups after \"deny\" gives EPERM",
-        reference: "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() in kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: setgroups_allow_after_deny_eperm,
-    },
-    Check {
-        id: "user.setgroups-deny-after-gid-map-eperm",
-        statement: "Writing \"deny\" to setgroups once gid_map is written gives EPERM",
-        reference: "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() checks gid_map.nr_extents, kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: setgroups_deny_after_gid_map_eperm,
-    },
-    Check {
-        id: "user.setgroups-inherited-by-child-namespaces",
-        statement: "A new user namespace starts with its parent's setgroups setting; under \"deny\", \"allow\" gives EPERM",
-        reference: "user_namespaces(7) The /proc/[pid]/setgroups file; create_user_ns() copies parent_ns->flags, kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: setgroups_inherited_by_child_namespaces,
-    },
-    Check {
-        id: "user.creation-needs-mapped-euid",
-        statement: "Creating a user namespace gives EPERM while the creator's euid is unmapped in its own user namespace",
-        reference: "user_namespaces(7); create_user_ns() checks kuid_has_mapping(parent_ns, owner), kernel/user_namespace.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: creation_needs_mapped_euid,
-    },
-    Check {
-        id: "user.unshare-multithreaded-einval",
-        statement: "A process with two threads gets EINVAL from unshare(CLONE_NEWUSER); once single-threaded again it succeeds",
-        reference: "unshare(2) ERRORS (EINVAL, CLONE_NEWUSER implies CLONE_THREAD); ksys_unshare() adds CLONE_THREAD | CLONE_FS for CLONE_NEWUSER and check_unshare_flags() refuses CLONE_THREAD unless thread_group_empty(), kernel/fork.c",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: unshare_multithreaded_einval,
-    },
-    Check {
-        id: "user.clone-with-clone-fs-einval",
-        statement: "clone(CLONE_NEWUSER | CLONE_FS) gives EINVAL: a new user namespace cannot share its creator's root and cwd; clone(CLONE_NEWUSER) alone succeeds",
-        reference: "clone(2) ERRORS (EINVAL); copy_process() in kernel/fork.c: (clone_flags & (CLONE_NEWUSER|CLONE_FS)) == (CLONE_NEWUSER|CLONE_FS)",
-        needs: &[Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: clone_with_clone_fs_einval,
-    },
-    Check {
-        id: "user.creation-in-chroot-eperm",
-        statement: "A chrooted process gets EPERM from unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER); the same process could create one before its chroot",
-        reference: "unshare(2), clone(2) ERRORS (EPERM); create_user_ns() in kernel/user_namespace.c: current_chrooted() (fs/namespace.c)",
-        needs: &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: creation_in_chroot_eperm,
-    },
-    Check {
-        id: "user.nesting-33-levels",
-        statement: "33 nested user namespaces can be created below the initial one; the 34th gives ENOSPC",
-        reference: "create_user_ns() fails when parent_ns->level > 32, kernel/user_namespace.c (user_namespaces(7) says 32 and EUSERS: the kernel wins)",
-        needs: &[Need::Kind(Kind::User), Need::InitialNamespace(Kind::User), Need::Probe(ROOM_FOR_NESTING)],
-        deadline: DEFAULT_DEADLINE,
-        body: nesting_33_levels,
-    },
+    Check::new(
+        "user.new-namespace-has-full-capabilities",
+        "The first process of a new user namespace has the full permitted, effective and bounding capability sets, though its creator (an unprivileged uid) held none",
+        "user_namespaces(7) Capabilities; set_cred_user_ns() in kernel/user_namespace.c sets CAP_FULL_SET, called from create_user_ns()",
+        &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+        new_namespace_has_full_capabilities,
+    ),
+    Check::new(
+        "user.owner-without-capabilities-maps-and-joins",
+        "An owner without capabilities (an unprivileged uid) writes its child namespace's uid_map and gid_map (its own ids only, gid_map after \"deny\") and joins it with setns, gaining the full capability set there",
+        "user_namespaces(7); map_write() and new_idmap_permitted() check the opener's capabilities in the target namespace, which cap_capable() in security/commoncap.c grants its owner; userns_install() and set_cred_user_ns() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User), Need::Probe(CREATOR_WITHOUT_CAPABILITIES)],
+        owner_without_capabilities_maps_and_joins,
+    ),
+    Check::new(
+        "user.no-capabilities-over-parent-namespace-objects",
+        "Root of a new user namespace gets EPERM over a UTS namespace its parent user namespace owns, yet succeeds in one it owns",
+        "user_namespaces(7) Capabilities; cap_capable() in security/commoncap.c; utsns_install() and __do_sys_sethostname()",
+        &[Need::Kind(Kind::User), Need::Kind(Kind::Uts)],
+        no_capabilities_over_parent_objects,
+    ),
+    Check::new(
+        "user.unmapped-ids-read-as-overflow",
+        "With no mapping written, the process's own ids and a file owner's ids read as the overflow uid and gid (65534)",
+        "user_namespaces(7) Unmapped user and group IDs; from_kuid_munged() in kernel/user_namespace.c; /proc/sys/kernel/overflowuid",
+        &[Need::Kind(Kind::User)],
+        unmapped_ids_read_as_overflow,
+    ),
+    Check::new(
+        "user.maps-written-once",
+        "uid_map and gid_map accept a single successful write; the next one gives EPERM",
+        "user_namespaces(7) Defining user and group ID mappings; map_write() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        maps_written_once,
+    ),
+    Check::new(
+        "user.unprivileged-uid-map-own-euid-only",
+        "A writer without CAP_SETUID over the parent may map only its own euid, one line of count 1 (EPERM otherwise)",
+        "user_namespaces(7) Rules for writing to mapping files; new_idmap_permitted() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        unprivileged_uid_map_own_euid_only,
+    ),
+    Check::new(
+        "user.unprivileged-gid-map-needs-setgroups-deny",
+        "A writer without CAP_SETGID over the parent may map its own egid only after writing \"deny\" to setgroups (EPERM before)",
+        "user_namespaces(7) Interaction with system calls that change process UIDs or GIDs; new_idmap_permitted() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        unprivileged_gid_map_needs_setgroups_deny,
+    ),
+    Check::new(
+        "user.map-bad-lines-einval",
+        "uid_map and gid_map refuse malformed, empty, wrapping or overlapping extents and more than 340 lines with EINVAL",
+        "user_namespaces(7) Defining user and group ID mappings; map_write() in kernel/user_namespace.c (UID_GID_MAP_MAX_EXTENTS = 340 since 4.15)",
+        &[Need::Kind(Kind::User)],
+        map_bad_lines_einval,
+    ),
+    Check::new(
+        "user.map-parent-root-needs-setfcap",
+        "Mapping the parent's uid 0 needs CAP_SETFCAP when the namespace was created (EPERM without)",
+        "user_namespaces(7); verify_root_map() and parent_could_setfcap in kernel/user_namespace.c (5.12, commit db2e718a4798, backported to 5.10 and other stable lines)",
+        &[Need::Kind(Kind::User)],
+        map_parent_root_needs_setfcap,
+    ),
+    Check::new(
+        "user.setgroups-accepts-allow-or-deny-only",
+        "/proc/PID/setgroups accepts \"allow\" or \"deny\" (trailing whitespace allowed); anything else gives EINVAL",
+        "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        setgroups_accepts_allow_or_deny_only,
+    ),
+    Check::new(
+        "user.setgroups-allow-after-deny-eperm",
+        "Writing \"allow\" to setgroups after \"deny\" gives EPERM",
+        "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        setgroups_allow_after_deny_eperm,
+    ),
+    Check::new(
+        "user.setgroups-deny-after-gid-map-eperm",
+        "Writing \"deny\" to setgroups once gid_map is written gives EPERM",
+        "user_namespaces(7) The /proc/[pid]/setgroups file; proc_setgroups_write() checks gid_map.nr_extents, kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        setgroups_deny_after_gid_map_eperm,
+    ),
+    Check::new(
+        "user.setgroups-inherited-by-child-namespaces",
+        "A new user namespace starts with its parent's setgroups setting; under \"deny\", \"allow\" gives EPERM",
+        "user_namespaces(7) The /proc/[pid]/setgroups file; create_user_ns() copies parent_ns->flags, kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        setgroups_inherited_by_child_namespaces,
+    ),
+    Check::new(
+        "user.creation-needs-mapped-euid",
+        "Creating a user namespace gives EPERM while the creator's euid is unmapped in its own user namespace",
+        "user_namespaces(7); create_user_ns() checks kuid_has_mapping(parent_ns, owner), kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        creation_needs_mapped_euid,
+    ),
+    Check::new(
+        "user.unshare-multithreaded-einval",
+        "A process with two threads gets EINVAL from unshare(CLONE_NEWUSER); once single-threaded again it succeeds",
+        "unshare(2) ERRORS (EINVAL, CLONE_NEWUSER implies CLONE_THREAD); ksys_unshare() adds CLONE_THREAD | CLONE_FS for CLONE_NEWUSER and check_unshare_flags() refuses CLONE_THREAD unless thread_group_empty(), kernel/fork.c",
+        &[Need::Kind(Kind::User)],
+        unshare_multithreaded_einval,
+    ),
+    Check::new(
+        "user.clone-with-clone-fs-einval",
+        "clone(CLONE_NEWUSER | CLONE_FS) gives EINVAL: a new user namespace cannot share its creator's root and cwd; clone(CLONE_NEWUSER) alone succeeds",
+        "clone(2) ERRORS (EINVAL); copy_process() in kernel/fork.c: (clone_flags & (CLONE_NEWUSER|CLONE_FS)) == (CLONE_NEWUSER|CLONE_FS)",
+        &[Need::Kind(Kind::User)],
+        clone_with_clone_fs_einval,
+    ),
+    Check::new(
+        "user.creation-in-chroot-eperm",
+        "A chrooted process gets EPERM from unshare(CLONE_NEWUSER) and clone(CLONE_NEWUSER); the same process could create one before its chroot",
+        "unshare(2), clone(2) ERRORS (EPERM); create_user_ns() in kernel/user_namespace.c: current_chrooted() (fs/namespace.c)",
+        &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        creation_in_chroot_eperm,
+    ),
+    Check::new(
+        "user.nesting-33-levels",
+        "33 nested user namespaces can be created below the initial one; the 34th gives ENOSPC",
+        "create_user_ns() fails when parent_ns->level > 32, kernel/user_namespace.c (user_namespaces(7) says 32 and EUSERS: the kernel wins)",
+        &[Need::Kind(Kind::User), Need::InitialNamespace(Kind::User), Need::Probe(ROOM_FOR_NESTING)],
+        nesting_33_levels,
+    ),
     limit_check!("user.max-user-namespaces-enospc", Kind::User, "max_user_namespaces"),
     limit_check!("user.max-uts-namespaces-enospc", Kind::Uts, "max_uts_namespaces"),
     limit_check!("user.max-ipc-namespaces-enospc", Kind::Ipc, "max_ipc_namespaces"),

@@ -7,75 +7,67 @@ use crate::disabled::refused_when_configured_out;
 use crate::sys::own_ns;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop, DEFAULT_DEADLINE};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
 use std::os::fd::AsFd;
 
 pub const CHECKS: &[Check] = &[
-    Check {
-        id: "uts.new-namespace-copies-names",
-        statement: "A new UTS namespace starts with a copy of its creator's hostname and domainname",
-        reference: "uts_namespaces(7); copy_utsname() and clone_uts_ns() in kernel/utsname.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: new_namespace_copies_names,
-    },
-    Check {
-        id: "uts.hostname-invisible-to-parent",
-        statement: "A hostname set in a child UTS namespace is not seen by its parent",
-        reference: "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: || invisible_to_parent(Name::Host),
-    },
-    Check {
-        id: "uts.domainname-invisible-to-parent",
-        statement: "A domainname set in a child UTS namespace is not seen by its parent",
-        reference: "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: || invisible_to_parent(Name::Domain),
-    },
-    Check {
-        id: "uts.hostname-invisible-to-child",
-        statement: "A hostname set after a child UTS namespace was created is not seen in the child",
-        reference: "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: || invisible_to_child(Name::Host),
-    },
-    Check {
-        id: "uts.domainname-invisible-to-child",
-        statement: "A domainname set after a child UTS namespace was created is not seen in the child",
-        reference: "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: || invisible_to_child(Name::Domain),
-    },
-    Check {
-        id: "uts.uname-reflects-namespace",
-        statement: "uname(2) reports the nodename and domainname of the caller's UTS namespace",
-        reference: "uname(2); __do_sys_newuname() in kernel/sys.c reads utsname() of the caller",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: uname_reflects_namespace,
-    },
-    Check {
-        id: "uts.set-needs-cap-sys-admin-in-owner",
-        statement: "sethostname and setdomainname give EPERM without CAP_SYS_ADMIN in the UTS namespace's owning user namespace",
-        reference: "sethostname(2) ERRORS; __do_sys_sethostname() checks ns_capable(current->nsproxy->uts_ns->user_ns, CAP_SYS_ADMIN)",
-        needs: &[Need::Kind(Kind::Uts), Need::Kind(Kind::User)],
-        deadline: DEFAULT_DEADLINE,
-        body: set_needs_cap_in_owner,
-    },
-    Check {
-        id: "uts.setns-back-restores-view",
-        statement: "setns back into the former UTS namespace restores its hostname",
-        reference: "setns(2); utsns_install() in kernel/utsname.c",
-        needs: &[Need::Kind(Kind::Uts)],
-        deadline: DEFAULT_DEADLINE,
-        body: setns_back_restores_view,
-    },
-    crate::fixture::create_without_cap_sys_admin_eperm!("uts.create-without-cap-sys-admin-eperm", Kind::Uts, "CONFIG_UTS_NS"),
+    Check::new(
+        "uts.new-namespace-copies-names",
+        "A new UTS namespace starts with a copy of its creator's hostname and domainname",
+        "uts_namespaces(7); copy_utsname() and clone_uts_ns() in kernel/utsname.c",
+        &[Need::Kind(Kind::Uts)],
+        new_namespace_copies_names,
+    ),
+    Check::new(
+        "uts.hostname-invisible-to-parent",
+        "A hostname set in a child UTS namespace is not seen by its parent",
+        "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
+        &[Need::Kind(Kind::Uts)],
+        || invisible_to_parent(Name::Host),
+    ),
+    Check::new(
+        "uts.domainname-invisible-to-parent",
+        "A domainname set in a child UTS namespace is not seen by its parent",
+        "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
+        &[Need::Kind(Kind::Uts)],
+        || invisible_to_parent(Name::Domain),
+    ),
+    Check::new(
+        "uts.hostname-invisible-to-child",
+        "A hostname set after a child UTS namespace was created is not seen in the child",
+        "uts_namespaces(7); sethostname(2); __do_sys_sethostname() in kernel/sys.c",
+        &[Need::Kind(Kind::Uts)],
+        || invisible_to_child(Name::Host),
+    ),
+    Check::new(
+        "uts.domainname-invisible-to-child",
+        "A domainname set after a child UTS namespace was created is not seen in the child",
+        "uts_namespaces(7); setdomainname(2); __do_sys_setdomainname() in kernel/sys.c",
+        &[Need::Kind(Kind::Uts)],
+        || invisible_to_child(Name::Domain),
+    ),
+    Check::new(
+        "uts.uname-reflects-namespace",
+        "uname(2) reports the nodename and domainname of the caller's UTS namespace",
+        "uname(2); __do_sys_newuname() in kernel/sys.c reads utsname() of the caller",
+        &[Need::Kind(Kind::Uts)],
+        uname_reflects_namespace,
+    ),
+    Check::new(
+        "uts.set-needs-cap-sys-admin-in-owner",
+        "sethostname and setdomainname give EPERM without CAP_SYS_ADMIN in the UTS namespace's owning user namespace",
+        "sethostname(2) ERRORS; __do_sys_sethostname() checks ns_capable(current->nsproxy->uts_ns->user_ns, CAP_SYS_ADMIN)",
+        &[Need::Kind(Kind::Uts), Need::Kind(Kind::User)],
+        set_needs_cap_in_owner,
+    ),
+    Check::new(
+        "uts.setns-back-restores-view",
+        "setns back into the former UTS namespace restores its hostname",
+        "setns(2); utsns_install() in kernel/utsname.c",
+        &[Need::Kind(Kind::Uts)],
+        setns_back_restores_view,
+    ),
+    crate::fixture::create_without_cap_sys_admin_eperm!("uts.create-without-cap-sys-admin-eperm", Kind::Uts),
     refused_when_configured_out!("uts.flag-refused-when-configured-out", Kind::Uts),
 ];
 
