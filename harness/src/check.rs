@@ -51,7 +51,7 @@ impl Check {
             .iter()
             .flat_map(|n| match n {
                 Need::Kind(k) | Need::KindDisabled(k) | Need::KindInOwnUserns(k) => vec![*k],
-                Need::EveryKind => Kind::ALL.to_vec(),
+                Need::KindsWhereConfigured(kinds) => kinds.to_vec(),
                 _ => vec![],
             })
             .collect();
@@ -70,9 +70,10 @@ pub enum Need {
     /// namespace of its own, which gives it the privilege: the kind must be configured, but
     /// the run needs no CAP_SYS_ADMIN for it.
     KindInOwnUserns(Kind),
-    /// The check creates a namespace of every kind the kernel has (configured, or listed in
-    /// /proc/self/ns where no config is found); its other needs say what privilege it takes.
-    EveryKind,
+    /// The check creates namespaces of these kinds where the kernel has them (configured, or
+    /// listed in /proc/self/ns where no config is found) and does without them elsewhere: no
+    /// SKIP follows from them; its other needs say what privilege it takes.
+    KindsWhereConfigured(&'static [Kind]),
     /// The check asserts how the kernel refuses this kind when it is configured out.
     KindDisabled(Kind),
     /// The run must start in the initial namespace of this kind (absolute depth limits).
@@ -269,7 +270,10 @@ impl Need {
         match self {
             Need::Kind(k) => format!("creates {k} namespaces"),
             Need::KindInOwnUserns(k) => format!("creates {k} namespaces under its own user namespace"),
-            Need::EveryKind => "creates a namespace of every configured kind".into(),
+            Need::KindsWhereConfigured(kinds) => {
+                let names: Vec<_> = kinds.iter().map(|k| k.name()).collect();
+                format!("creates {} namespaces where configured", names.join(", "))
+            }
             Need::KindDisabled(k) => format!("{} off", k.config_option().unwrap_or("?")),
             Need::InitialNamespace(k) => format!("starts in the initial {k} namespace"),
             Need::InitialAdmin => "CAP_SYS_ADMIN in the initial user namespace".into(),

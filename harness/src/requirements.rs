@@ -31,7 +31,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                 _ if facts.forbidden.contains(&kind) => Some(forbidden(kind)),
                 _ => None,
             },
-            Need::EveryKind => None,
+            Need::KindsWhereConfigured(_) => None,
             Need::KindDisabled(kind) => {
                 needs_admin |= kind.needs_admin();
                 match (facts.kind_configured(kind), kind.config_option()) {

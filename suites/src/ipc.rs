@@ -122,7 +122,7 @@ const OTHERS: &[Check] = &[
         "ipc.objects-destroyed-with-namespace",
         "When an IPC namespace dies its POSIX message queues are destroyed and their RLIMIT_MSGQUEUE charge refunded",
         "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
-        &[Need::Kind(Kind::Ipc), Need::Kind(Kind::User), Need::Config("CONFIG_POSIX_MQUEUE")],
+        &[Need::Kind(Kind::Ipc), Need::KindsWhereConfigured(&[Kind::User]), Need::Config("CONFIG_POSIX_MQUEUE")],
         objects_destroyed_with_namespace,
     ),
     Check::new(

@@ -39,7 +39,7 @@ pub const CHECKS: &[Check] = &[
         "nsfs.same-namespace-same-inode",
         "For every kind, a namespace has one nsfs inode: its creator, /proc/PID/ns of another process and a process that joins it all see the same st_ino, a new one differs, and all share one st_dev",
         "namespaces(7) /proc/[pid]/ns; ns_get_path() in fs/nsfs.c sets i_ino = ns->inum (proc_alloc_inum())",
-        &[Need::EveryKind, Need::Kind(Kind::Mnt)],
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::Mnt)],
         || for_each_kind(|kind| join_new_namespace(kind, kind.flag())),
     ),
     Check::new(
@@ -67,7 +67,7 @@ pub const CHECKS: &[Check] = &[
         "nsfs.setns-nstype-zero-accepts-any-kind",
         "setns(fd, 0) joins a namespace of any kind",
         "setns(2) nstype 0; __do_sys_setns() in kernel/nsproxy.c checks the type only when nstype is non-zero",
-        &[Need::EveryKind, Need::Kind(Kind::Mnt)],
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::Mnt)],
         || for_each_kind(|kind| join_new_namespace(kind, 0)),
     ),
     Check::new(
@@ -186,7 +186,7 @@ pub const CHECKS: &[Check] = &[
         "nsfs.ioctl-get-userns-gives-owner",
         "NS_GET_USERNS gives the owning user namespace of every kind (for a user namespace, its parent)",
         "ioctl_ns(2) NS_GET_USERNS (Linux 4.9); ns_ioctl() and ns_get_owner() in fs/nsfs.c",
-        &[Need::EveryKind, Need::Kernel(4, 9), Need::Kind(Kind::User)],
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kernel(4, 9), Need::Kind(Kind::User)],
         ioctl_get_userns_gives_owner,
     ),
     Check::new(
@@ -256,7 +256,7 @@ pub const CHECKS: &[Check] = &[
         "nsfs.ioctl-get-id",
         "NS_GET_ID gives one id per namespace of every kind: the same through any file, another for a new namespace",
         "include/uapi/linux/nsfs.h NS_GET_ID (present in 6.18, though listed for 7.0: probed); ns_ioctl() in fs/nsfs.c returns ns->ns_id",
-        &[Need::EveryKind, Need::Kind(Kind::User), Need::Probe(Probe { what: "NS_GET_ID", run: || probe_ioctl(NS_GET_ID, "mnt") })],
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::User), Need::Probe(Probe { what: "NS_GET_ID", run: || probe_ioctl(NS_GET_ID, "mnt") })],
         ioctl_get_id,
     ),
 ];
