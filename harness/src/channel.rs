@@ -33,6 +33,13 @@ impl std::fmt::Display for RecvError {
     }
 }
 
+impl AsFd for Channel {
+    /// For polling several channels at once.
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Channel {
     pub fn pair() -> io::Result<(Channel, Channel)> {
         use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};

@@ -24,6 +24,34 @@ pub struct Check {
     /// Runs in a forked process of its own (inside a user namespace when the run lacks
     /// CAP_SYS_ADMIN and the check creates namespaces that need it).
     pub body: fn() -> Outcome,
+    /// Whether it may run alongside other checks.
+    pub sharing: Sharing,
+}
+
+/// Whether a check may run at the same time as others. Declared, never discovered by flakiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// The default: the check changes and observes only namespaces and objects of its own.
+    Concurrent,
+    /// The check observes machine-wide state that any other check disturbs (memory counters,
+    /// the CPU a namespace is created on): it runs with no other check. The text says why.
+    Alone(&'static str),
+    /// The checks of one group change the same machine-wide state: they run one at a time,
+    /// alongside checks of other groups.
+    Group(&'static str),
+}
+
+impl Sharing {
+    /// May a check with this sharing start while checks with `running` sharings run?
+    pub fn may_join(self, running: &[Sharing]) -> bool {
+        match self {
+            _ if running.is_empty() => true,
+            Sharing::Alone(_) => false,
+            _ if running.iter().any(|r| matches!(r, Sharing::Alone(_))) => false,
+            Sharing::Group(g) => !running.contains(&Sharing::Group(g)),
+            Sharing::Concurrent => true,
+        }
+    }
 }
 
 impl Check {
@@ -35,7 +63,17 @@ impl Check {
         needs: &'static [Need],
         body: fn() -> Outcome,
     ) -> Check {
-        Check { id, statement, reference, needs, deadline: DEFAULT_DEADLINE, body }
+        Check { id, statement, reference, needs, deadline: DEFAULT_DEADLINE, body, sharing: Sharing::Concurrent }
+    }
+
+    /// The same check, run with no other check at the same time, for the reason given.
+    pub const fn alone(self, why: &'static str) -> Check {
+        Check { sharing: Sharing::Alone(why), ..self }
+    }
+
+    /// The same check, run one at a time with the other checks of `group`.
+    pub const fn in_group(self, group: &'static str) -> Check {
+        Check { sharing: Sharing::Group(group), ..self }
     }
 
     /// The same check with another deadline.

@@ -24,6 +24,9 @@ e.g. a resource limit refused a fork: the check says nothing about the kernel).
                          (repeatable; the variable NSCONFORM_REPORT=FORMAT=FILE,... does the same)
   --stream FILE          also write each result as a JSON line to FILE as soon as it is known
                          (the VM runner's guest uses it)
+  -j, --jobs N           run up to N checks at the same time (default: the CPUs this process may
+                         use; 1 runs them one after another). Checks declared to run alone or
+                         in a group never overlap. Results are printed in catalogue order.
   -q, --quiet            print only failures and the summary
   -h, --help             print this help
   -V, --version          print the version and the commit it was built from
@@ -32,7 +35,8 @@ e.g. a resource limit refused a fork: the check says nothing about the kernel).
 Environment: KCONFIG_PATH names the kernel config to use instead of /proc/config.gz,
 /lib/modules/$(uname -r)/{build/.config,config} and /boot/config-$(uname -r).
 Accepted for cargo test and cargo nextest: --format terse|pretty, --ignored,
---include-ignored, --nocapture, --show-output, --test-threads N, --color WHEN, -Z OPT.
+--include-ignored, --nocapture, --show-output, --test-threads N (as --jobs), --color WHEN,
+-Z OPT.
 --ignored selects the checks whose needs this machine does not meet (they would SKIP): so
 cargo nextest lists them as ignored and reports them as skipped, with the reasons in
 `nsconform list` and in the SKIP lines of `nsconform run`.
@@ -55,6 +59,8 @@ pub struct Options {
     pub version: bool,
     pub reports: Vec<(Format, String)>,
     pub stream: Option<String>,
+    /// `--jobs N`: checks run at the same time (default: the CPUs this process may use).
+    pub jobs: Option<usize>,
 }
 
 impl Options {
@@ -80,7 +86,8 @@ impl Options {
                     other => return Err(format!("unknown --format {other:?} (terse or pretty)")),
                 },
                 Arg::Long("include-ignored" | "nocapture" | "show-output") => {}
-                Arg::Long("test-threads" | "color") | Arg::Short('Z') => drop(value(&mut parser, &name)?),
+                Arg::Short('j') | Arg::Long("jobs" | "test-threads") => o.jobs = Some(crate::args::positive(&mut parser, &name)?),
+                Arg::Long("color") | Arg::Short('Z') => drop(value(&mut parser, &name)?),
                 Arg::Value(filter) => o.filters.push(crate::args::text(filter, "FILTER")?),
                 _ => return Err(format!("unknown option {name:?}; see --help")),
             }
@@ -229,8 +236,7 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
     };
     write_ktap(&ktap::header(&release, &provenance, selected.len()));
     let mut records: Vec<Record> = Vec::with_capacity(selected.len());
-    for check in selected {
-        let record = crate::runner::run(check);
+    crate::runner::run_all(&selected, options.jobs.unwrap_or_else(crate::runner::default_jobs), |record| {
         if !options.quiet || matches!(record.verdict, Verdict::Fail(_) | Verdict::Broken(_)) {
             say(&terminal::line(&record));
         }
@@ -239,7 +245,7 @@ fn main_with(args: &[String], checks: &[Check], strict_filters: bool) -> i32 {
             let _ = writeln!(stream, "{}", crate::stream::Event::check(&record).line());
         }
         records.push(record);
-    }
+    });
     let run = Run { kernel: release, provenance, records, duration: start.elapsed() };
     write_ktap(&ktap::totals(&run.counts()));
     say(&terminal::summary(&run));
@@ -288,14 +294,16 @@ mod tests {
     #[rstest]
     #[case::nextest_list("--list --format terse", Options { list: true, terse: true, ..Default::default() })]
     #[case::nextest_run("--exact uts.a --nocapture", Options { exact: true, filters: vec!["uts.a".into()], ..Default::default() })]
-    #[case::cargo_test_defaults("--test-threads 2 --color=auto", Options::default())]
+    #[case::cargo_test_defaults("--test-threads 2 --color=auto", Options { jobs: Some(2), ..Default::default() })]
+    #[case::jobs("-j 3", Options { jobs: Some(3), ..Default::default() })]
     #[case::reports("--report ktap=out.ktap --report=json=-", Options {
         reports: vec![(Format::Ktap, "out.ktap".into()), (Format::Json, "-".into())], ..Default::default() })]
     #[case::filters_and_skips("uts pid --skip nesting -q", Options {
         filters: vec!["uts".into(), "pid".into()], skip: vec!["nesting".into()], quiet: true, ..Default::default() })]
     #[case::gnu_conventions("--skip=nesting -qh -- --odd-filter", Options {
         filters: vec!["--odd-filter".into()], skip: vec!["nesting".into()], quiet: true, help: true, ..Default::default() })]
-    #[case::libtest_attached_values("--test-threads=1 -Zunstable-options --format=terse", Options { terse: true, ..Default::default() })]
+    #[case::libtest_attached_values("--test-threads=1 -Zunstable-options --format=terse", Options {
+        terse: true, jobs: Some(1), ..Default::default() })]
     fn parses_our_and_libtest_flags(#[case] line: &str, #[case] expected: Options) {
         assert_eq!(Options::parse(&args(line), None).unwrap(), expected);
     }
@@ -305,6 +313,7 @@ mod tests {
     #[case("--report xml=a", "unknown report format \"xml\" (ktap, junit or json)")]
     #[case("--report ktap", "report \"ktap\" is not FORMAT=FILE")]
     #[case("--skip", "--skip needs a value")]
+    #[case("--jobs 0", "--jobs wants a positive number, not \"0\"")]
     fn rejects_bad_input_with_a_clear_message(#[case] line: &str, #[case] message: &str) {
         assert_eq!(Options::parse(&args(line), None).unwrap_err(), message);
     }

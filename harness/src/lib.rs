@@ -19,7 +19,9 @@ pub mod stdout;
 pub mod stream;
 pub mod userns;
 
-pub use check::{expect_eq, expect_errno, expect_ne, expect_that, At, Check, Failure, Need, Outcome, Probe, Stop, DEFAULT_DEADLINE};
+pub use check::{
+    expect_eq, expect_errno, expect_ne, expect_that, At, Check, Failure, Need, Outcome, Probe, Sharing, Stop, DEFAULT_DEADLINE,
+};
 pub use kind::Kind;
 pub use process::{spawn, step, unshare, Child, Parent, Spawn};
 

@@ -1,7 +1,8 @@
 //! The runner end to end on fixture checks that misbehave: a hung process tree, a panic in a
 //! child, a crashed check process, a failed expectation, an unmet need, a leftover orphan, a
 //! child's SKIP racing its parent's write, a fork refused by a resource limit (BROKEN) and a
-//! namespace kind the check does not declare (BROKEN).
+//! namespace kind the check does not declare (BROKEN); and a concurrent run: checks overlap,
+//! one declared to run alone overlaps none, records come in catalogue order.
 //! `harness = false`: the runner forks, so it must run from a single-threaded main.
 
 use nix::sys::wait::{waitpid, WaitPidFlag};
@@ -96,6 +97,44 @@ fn choreography() -> Outcome {
     child.join()
 }
 
+/// Where the overlap fixtures leave markers (set once, before any fork): `started/PID` stays,
+/// `running/PID` goes when the fixture ends.
+static MARKERS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn mark(what: &str) -> std::path::PathBuf {
+    let path = MARKERS.get().expect("set in main").join(what);
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join(std::process::id().to_string()), "").unwrap();
+    path
+}
+
+fn others(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count() - 1
+}
+
+/// Marks itself started and running, then waits until `expected` other checks have started
+/// too: proof that they overlap. Gives up (a FAIL naming how many it saw) after two seconds.
+fn overlap_with(expected: usize) -> Outcome {
+    let started = mark("started");
+    let running = mark("running");
+    let end = Instant::now() + Duration::from_secs(2);
+    while others(&started) < expected && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::remove_file(running.join(std::process::id().to_string())).unwrap();
+    expect_eq("other checks started at the same time", expected, others(&started))
+}
+
+/// Marks itself running and asserts that no other check runs, for a while.
+fn alone() -> Outcome {
+    let running = mark("running");
+    for _ in 0..20 {
+        expect_eq("other checks running at the same time", 0, others(&running))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
 fn no_children_left() -> bool {
     matches!(waitpid(None, Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
 }
@@ -157,5 +196,19 @@ fn main() {
     let Verdict::Broken(f) = verdict else { panic!("creating an undeclared kind is BROKEN, got {verdict:?}") };
     assert_eq!(f.observed, "time is not declared: add Need::Kind(Kind::Time) to the check");
 
-    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP, RLIMIT_NPROC and an undeclared kind all handled");
+    let markers = tempfile::tempdir().unwrap();
+    MARKERS.set(markers.path().to_owned()).unwrap();
+    let fixtures = [
+        Check::new("self.alone", "fixture", "none", &[], alone).alone("fixture"),
+        fixture("self.overlap-a", &[], || overlap_with(2)),
+        fixture("self.overlap-b", &[], || overlap_with(2)),
+        fixture("self.overlap-c", &[], || overlap_with(2)),
+    ];
+    let mut order = Vec::new();
+    runner::run_all(&fixtures.iter().collect::<Vec<_>>(), 3, |record| order.push((record.id, record.verdict)));
+    assert!(no_children_left(), "processes left behind by a concurrent run");
+    let expected: Vec<_> = fixtures.iter().map(|c| (c.id.to_string(), Verdict::Pass)).collect();
+    assert_eq!(order, expected, "three checks overlap, the one that runs alone overlaps none, and records come in catalogue order");
+
+    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP, RLIMIT_NPROC, an undeclared kind, overlap and a check that runs alone all handled");
 }

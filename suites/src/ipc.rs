@@ -124,7 +124,8 @@ const OTHERS: &[Check] = &[
         "ipc_namespaces(7); put_ipc_ns() and free_ipc() in ipc/namespace.c; mqueue_evict_inode() in ipc/mqueue.c",
         &[Need::Kind(Kind::Ipc), Need::KindsWhereConfigured(&[Kind::User]), Need::Config("CONFIG_POSIX_MQUEUE")],
         objects_destroyed_with_namespace,
-    ),
+    )
+    .alone("RLIMIT_MSGQUEUE is charged per uid before Linux 5.14 and without user namespaces: another check's queue would count against the limit it fills"),
     Check::new(
         "ipc.sysv-msg-destroyed-with-namespace",
         "When an IPC namespace dies its System V message queues are destroyed and their messages freed (32 MiB leave SUnreclaim)",
@@ -132,7 +133,8 @@ const OTHERS: &[Check] = &[
         SYSV,
         || destroyed_with_namespace(Hoard::Messages),
     )
-    .with_deadline(HOARD_DEADLINE),
+    .with_deadline(HOARD_DEADLINE)
+    .alone(MEMINFO_IS_MACHINE_WIDE),
     Check::new(
         "ipc.sysv-sem-destroyed-with-namespace",
         "When an IPC namespace dies its System V semaphore sets are destroyed and freed (32 MiB leave SUnreclaim)",
@@ -140,7 +142,8 @@ const OTHERS: &[Check] = &[
         SYSV,
         || destroyed_with_namespace(Hoard::Semaphores),
     )
-    .with_deadline(HOARD_DEADLINE),
+    .with_deadline(HOARD_DEADLINE)
+    .alone(MEMINFO_IS_MACHINE_WIDE),
     Check::new(
         "ipc.sysv-shm-destroyed-with-namespace",
         "When an IPC namespace dies its unattached System V shared memory segments are destroyed and their pages freed (32 MiB leave Shmem)",
@@ -148,7 +151,8 @@ const OTHERS: &[Check] = &[
         SYSV,
         || destroyed_with_namespace(Hoard::SharedMemory),
     )
-    .with_deadline(HOARD_DEADLINE),
+    .with_deadline(HOARD_DEADLINE)
+    .alone(MEMINFO_IS_MACHINE_WIDE),
     Check::new(
         "ipc.sysv-id-from-other-namespace-einval",
         "A System V id valid in one IPC namespace gives EINVAL in another: msgctl, semctl and shmctl IPC_STAT, and shmat",
@@ -591,6 +595,8 @@ enum Hoard {
 
 /// Three rounds of filling at worst, and 3 s for the last one's objects to go (a VM without
 /// KVM fills slowly).
+/// Why the checks that watch /proc/meminfo run alone.
+const MEMINFO_IS_MACHINE_WIDE: &str = "it watches machine-wide /proc/meminfo counters, which other checks move";
 const HOARD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How much each hoard holds, and how much of it must be seen to come and go.

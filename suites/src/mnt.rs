@@ -145,7 +145,8 @@ pub const CHECKS: &[Check] = &[
             Need::KnownBug { since: (6, 18), bug: MNT_NS_ID_PER_CPU },
         ],
         ns_file_bind_of_newer_namespace_from_any_cpu,
-    ),
+    )
+    .alone("mount namespace ids come from per-CPU batches: another check creating mount namespaces meanwhile would change which ids its two namespaces get"),
     Check::new(
         "mnt.unshare-unshares-cwd-and-root",
         "unshare(CLONE_NEWNS) also unshares the fs_struct: a sibling created with CLONE_FS, which saw its creator's chdir before, no longer sees its chdir or chroot after",
