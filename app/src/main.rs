@@ -4,6 +4,7 @@
 
 mod matrix;
 mod mutants;
+mod progress;
 
 const USAGE: &str = "\
 usage: nsconform <command> [OPTIONS]
@@ -40,7 +41,7 @@ fn main() {
             rest.extend_from_slice(&args[1..]);
             nsconform_harness::cli::main(&rest, &checks)
         }
-        Some("vm") => nsconform_vm::main(&args[1..], &checks),
+        Some("vm") => nsconform_vm::main(&args[1..], &checks, &progress::terminal),
         Some("matrix") => matrix::main(&args[1..]),
         Some("mutants") => mutants::main(&args[1..], &checks),
         Some("help" | "-h" | "--help") => {

@@ -2,8 +2,9 @@
 //! and the run stopped at its deadline.
 
 use crate::kernel::Kernel;
-use crate::outcome::{progress, Failure};
+use crate::outcome::Failure;
 use crate::pack;
+use crate::progress::Progress;
 use crate::qemu::{self, Accel, Machine};
 use crate::results::LineBuffer;
 use nsconform_harness::report::{terminal, Provenance, Record};
@@ -29,7 +30,13 @@ fn wanted_modules(checks: &[Check]) -> Vec<&'static str> {
     names
 }
 
-pub fn write_initramfs(kernel: &Kernel, checks: &[Check], filters: &[String], path: &Path) -> Result<(), Failure> {
+pub fn write_initramfs(
+    kernel: &Kernel,
+    checks: &[Check],
+    filters: &[String],
+    path: &Path,
+    progress: &dyn Fn(Progress),
+) -> Result<(), Failure> {
     let start = Instant::now();
     // /proc/PID/exe still reads when a rebuild replaced the file meanwhile (and, unlike
     // /proc/self/exe, means this process to ldd too).
@@ -37,13 +44,7 @@ pub fn write_initramfs(kernel: &Kernel, checks: &[Check], filters: &[String], pa
     let (archive, not_modules) = pack::initramfs(&binary, kernel, &wanted_modules(checks), filters)?;
     let bytes = archive.to_bytes();
     std::fs::write(path, &bytes).map_err(|e| Failure::tooling(format!("writing {}: {e}", path.display())))?;
-    progress(&format!(
-        "initramfs {} ({:.1} MB) in {:.2} s; not packed as modules (built in or absent): {}",
-        path.display(),
-        bytes.len() as f64 / 1e6,
-        start.elapsed().as_secs_f64(),
-        if not_modules.is_empty() { "none".into() } else { not_modules.join(", ") }
-    ));
+    progress(Progress::Initramfs { path: path.to_path_buf(), bytes: bytes.len(), took: start.elapsed(), not_modules });
     Ok(())
 }
 
@@ -60,7 +61,14 @@ pub struct Guest {
     pub provenance: Provenance,
 }
 
-pub fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadline: Duration) -> Result<Guest, Failure> {
+pub fn boot(
+    machine: &Machine,
+    kernel: &Kernel,
+    initrd: &Path,
+    out: &Path,
+    deadline: Duration,
+    progress: &dyn Fn(Progress),
+) -> Result<Guest, Failure> {
     let (console_log, results_log, stderr_log) = (out.join("console.log"), out.join("results.log"), out.join("qemu.stderr"));
     for log in [&console_log, &results_log] {
         // A new file, not a truncated one: a QEMU of an earlier run that is still writing
@@ -103,12 +111,12 @@ pub fn boot(machine: &Machine, kernel: &Kernel, initrd: &Path, out: &Path, deadl
             match event {
                 Some(Event::Started { protocol, kernel }) if protocol == PROTOCOL => {
                     guest.started = true;
-                    progress(&format!("init started on Linux {kernel} after {:.1} s", start.elapsed().as_secs_f64()));
+                    progress(Progress::InitStarted { kernel, after: start.elapsed() });
                 }
                 Some(Event::Started { protocol, .. }) => {
                     guest.hung = Some(format!("the guest speaks result protocol {protocol}, this runner {PROTOCOL}"));
                 }
-                Some(Event::Module { name, error }) => progress(&format!("module {name} did not load: {error}")),
+                Some(Event::Module { name, error }) => progress(Progress::ModuleFailed { name, error }),
                 Some(check @ Event::Check(_)) => {
                     if let Some(record) = check.record() {
                         nsconform_harness::stdout::line(&terminal::line(&record));

@@ -5,24 +5,28 @@ use crate::boot::Guest;
 use crate::console;
 use crate::kernel::Kernel;
 use crate::outcome::{Exit, Failure};
+use crate::progress::Progress;
 use nsconform_harness::report::{terminal, Format, Record, Run, Verdict};
 use nsconform_harness::Check;
 use std::time::Duration;
 
-pub fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)], selected: &[&Check]) -> Result<Exit, Failure> {
+pub fn conclude(
+    mut guest: Guest,
+    kernel: &Kernel,
+    reports: &[(Format, String)],
+    selected: &[&Check],
+    progress: &dyn Fn(Progress),
+) -> Result<Exit, Failure> {
     if let Some(lines) = console::panic_lines(&guest.console) {
-        eprintln!("nsconform vm: the kernel panicked:");
-        for line in lines {
-            eprintln!("  {line}");
-        }
+        progress(Progress::Panicked { lines });
         not_run(&mut guest, selected, "the kernel panicked");
-        write_reports(&guest, kernel, reports)?;
+        write_reports(&guest, kernel, reports, progress)?;
         return Ok(Exit::Panicked);
     }
     if let Some(why) = guest.hung.clone() {
         let hint = if guest.console.trim().is_empty() { " (the console stayed silent)" } else { "" };
         not_run(&mut guest, selected, &format!("the guest hung: {why}"));
-        write_reports(&guest, kernel, reports)?;
+        write_reports(&guest, kernel, reports, progress)?;
         return Err(Failure::new(Exit::Hung, format!("the guest hung: {why}{hint}; killed QEMU")));
     }
     if guest.console.trim().is_empty() && !guest.qemu_status.is_some_and(|s| s.success()) {
@@ -42,10 +46,10 @@ pub fn conclude(mut guest: Guest, kernel: &Kernel, reports: &[(Format, String)],
     let Some(status) = guest.finished else {
         let last = guest.records.last().map(|r| r.id.clone()).unwrap_or_else(|| "none".into());
         not_run(&mut guest, selected, "the guest stopped before init finished the run");
-        write_reports(&guest, kernel, reports)?;
+        write_reports(&guest, kernel, reports, progress)?;
         return Err(Failure::new(Exit::NoInit, format!("the guest stopped before init finished the run (last check reported: {last})")));
     };
-    write_reports(&guest, kernel, reports)?;
+    write_reports(&guest, kernel, reports, progress)?;
     Ok(match status {
         0 => Exit::Passed,
         1 => Exit::ChecksFailed,
@@ -70,7 +74,7 @@ fn shown_status(status: Option<std::process::ExitStatus>) -> String {
     status.map(|s| s.to_string()).unwrap_or_else(|| "not started".into())
 }
 
-fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -> Result<(), Failure> {
+fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)], progress: &dyn Fn(Progress)) -> Result<(), Failure> {
     let run = Run {
         kernel: kernel.release.clone(),
         provenance: guest.provenance.clone(),
@@ -82,7 +86,7 @@ fn write_reports(guest: &Guest, kernel: &Kernel, reports: &[(Format, String)]) -
     }
     let skipped_reasons = run.records.iter().filter(|r| matches!(&r.verdict, Verdict::Skip(reason) if reason.is_empty())).count();
     if skipped_reasons > 0 {
-        eprintln!("nsconform vm: {skipped_reasons} skips carry no reason");
+        progress(Progress::SkipsWithoutReason { count: skipped_reasons });
     }
     for (format, file) in reports {
         let text = format.render(&run);

@@ -12,6 +12,7 @@ pub mod modules;
 pub mod options;
 pub mod outcome;
 pub mod pack;
+pub mod progress;
 pub mod qemu;
 pub mod results;
 
@@ -21,14 +22,15 @@ use kernel::Spec;
 use nsconform_harness::Check;
 use options::Options;
 pub use options::USAGE;
-use outcome::{progress, Exit, Failure, EXIT_CODES};
+use outcome::{Exit, Failure, EXIT_CODES};
+use progress::Progress;
 use qemu::{Accel, Machine};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `nsconform vm ARGS`: returns the exit status.
-pub fn main(args: &[String], checks: &[Check]) -> i32 {
-    match run(args, checks) {
+/// `nsconform vm ARGS`: returns the exit status. The run's progress goes to `progress`.
+pub fn main(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> i32 {
+    match run(args, checks, progress) {
         Ok(exit) => exit as i32,
         Err(failure) => {
             eprintln!("nsconform vm: {}", failure.message);
@@ -37,7 +39,7 @@ pub fn main(args: &[String], checks: &[Check]) -> i32 {
     }
 }
 
-fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
+fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result<Exit, Failure> {
     let options = Options::parse(args)?;
     if options.help {
         nsconform_harness::stdout::line(&format!("{USAGE}\n{EXIT_CODES}"));
@@ -56,16 +58,16 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
     let spec = Spec::parse(&options.kernel, options.config.clone(), options.modules.clone(), options.fragments.clone())?;
     let qemu_version = qemu::ensure_installed(progress).map_err(Failure::tooling)?;
     let cache = cache_dir()?;
-    let kernel = spec.resolve(&cache, options.refresh)?;
-    progress(&format!("kernel {} ({}), config {}", kernel.label, kernel.release, shown(&kernel.config)));
+    let kernel = spec.resolve(&cache, options.refresh, progress)?;
+    progress(Progress::Kernel { label: kernel.label.clone(), release: kernel.release.clone(), config: kernel.config.clone() });
     let out = options.out.clone().unwrap_or_else(|| cache.join("runs").join(sanitize(&kernel.label)));
     std::fs::create_dir_all(&out).map_err(|e| Failure::bad_input(format!("cannot create the output directory {}: {e}", out.display())))?;
     let _lock = lock(&out)?;
 
     let initrd = out.join("initramfs.cpio");
-    write_initramfs(&kernel, checks, &options.filters, &initrd)?;
+    write_initramfs(&kernel, checks, &options.filters, &initrd, progress)?;
     let accel = options.accel.unwrap_or_else(|| {
-        progress("probing KVM");
+        progress(Progress::ProbingKvm);
         if qemu::kvm_works(&kernel.image, &out, &cache) {
             Accel::Kvm
         } else {
@@ -77,11 +79,11 @@ fn run(args: &[String], checks: &[Check]) -> Result<Exit, Failure> {
         Accel::Tcg => Duration::from_secs(240),
     });
     let machine = Machine { accel, memory_mb: options.memory_mb, cpus: options.cpus, append: options.append.clone() };
-    progress(&format!("booting under {} ({qemu_version}), deadline {deadline:?}", accel.name()));
-    let guest = boot(&machine, &kernel, &initrd, &out, deadline)?;
-    progress(&format!("console log: {}", out.join("console.log").display()));
+    progress(Progress::Booting { accel, qemu_version, deadline });
+    let guest = boot(&machine, &kernel, &initrd, &out, deadline, progress)?;
+    progress(Progress::ConsoleLog { path: out.join("console.log") });
     let selected: Vec<&Check> = checks.iter().filter(|c| filters.selects(c.id)).collect();
-    conclude(guest, &kernel, &options.reports, &selected)
+    conclude(guest, &kernel, &options.reports, &selected, progress)
 }
 
 /// Holds the output directory for this run: two runs writing the same logs would mix them.

@@ -59,12 +59,3 @@ impl fmt::Display for Failure {
         f.write_str(&self.message)
     }
 }
-
-/// Prints a progress line on stderr, with the time since the run started.
-pub fn progress(message: &str) {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = START.get_or_init(Instant::now);
-    eprintln!("[{:6.1}s] {message}", start.elapsed().as_secs_f64());
-}

@@ -1,5 +1,6 @@
 //! The QEMU command line, and the probe that decides whether KVM can be trusted.
 
+use crate::progress::Progress;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -131,7 +132,7 @@ fn version() -> Option<String> {
 
 /// QEMU's version, installing it first when it is missing and we are root on a Debian
 /// system; otherwise the error names exactly what to install.
-pub fn ensure_installed(progress: impl Fn(&str)) -> Result<String, String> {
+pub fn ensure_installed(progress: &dyn Fn(Progress)) -> Result<String, String> {
     if let Some(v) = version() {
         return Ok(v);
     }
@@ -141,7 +142,7 @@ pub fn ensure_installed(progress: impl Fn(&str)) -> Result<String, String> {
     if !can_install {
         return Err(format!("{QEMU} not found: {how}"));
     }
-    progress("installing qemu-system-x86 with apt-get (about 10 s)");
+    progress(Progress::InstallingQemu);
     let status = Command::new("bash").arg("-c").arg(INSTALLER).stdout(Stdio::null()).status();
     match (status, version()) {
         (Ok(s), Some(v)) if s.success() => Ok(v),

@@ -4,8 +4,8 @@
 pub mod expectations;
 pub mod report;
 
+use crate::progress;
 use nsconform_harness::report::{json::record_from_value, Record};
-use nsconform_vm::outcome::progress;
 use report::Column;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -155,7 +155,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
         match expectations::render(&row.name, records, &expected)
             .and_then(|text| std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display())))
         {
-            Ok(()) => progress(&format!("{}: recorded {} (review before committing)", row.name, path.display())),
+            Ok(()) => progress::line(&format!("{}: recorded {} (review before committing)", row.name, path.display())),
             Err(e) => differences.push(format!("{}: {e}", row.name)),
         }
     }
@@ -164,7 +164,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
             differences.push(format!("cannot write {}: {e}", o.out.join(name).display()));
         }
     }
-    progress(&format!(
+    progress::line(&format!(
         "{} rows in {:.0} s; matrix report {}",
         rows.len(),
         start.elapsed().as_secs_f64(),
@@ -214,7 +214,7 @@ fn run_rows(rows: &[Row], o: &Options) -> Vec<Column> {
                 .and_then(|log| row_command(row, &dir).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn());
             match spawned {
                 Ok(child) => {
-                    progress(&format!("{}: started ({})", row.name, row.kernel));
+                    progress::line(&format!("{}: started ({})", row.name, row.kernel));
                     running.push((next, child, Instant::now()));
                 }
                 Err(e) => columns[next] = Some(Column::new(&row.name, None, format!("cannot start: {e}"))),
@@ -248,7 +248,7 @@ fn finish(row: &Row, dir: &Path, status: std::process::ExitStatus, took: Duratio
         ),
         None => format!("{kernel}: exit {}, no report; see {}", status.code().unwrap_or(-1), dir.join("output.log").display()),
     };
-    progress(&format!("{}: {note}", row.name));
+    progress::line(&format!("{}: {note}", row.name));
     Column::new(&row.name, records.map(|(_, r)| r), note)
 }
 

@@ -9,9 +9,10 @@ pub mod patch;
 pub mod report;
 pub mod tree;
 
+use crate::progress;
 use nsconform_harness::report::Record;
 use nsconform_harness::Check;
-use nsconform_vm::outcome::{progress, Exit, Failure};
+use nsconform_vm::outcome::{Exit, Failure};
 use patch::Mutant;
 use report::{Entry, Fate, Summary};
 use std::collections::BTreeMap;
@@ -221,14 +222,14 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
     }
     let recorded = if o.record { Some(read_kills(&kills_path)?) } else { None };
     std::fs::create_dir_all(o.out.join("mutants")).map_err(|e| Failure::bad_input(format!("{}: {e}", o.out.display())))?;
-    nsconform_vm::qemu::ensure_installed(progress).map_err(Failure::tooling)?;
+    nsconform_vm::qemu::ensure_installed(&progress::terminal).map_err(Failure::tooling)?;
     let started = Instant::now();
 
     let cache = nsconform_vm::cache_dir()?.join("mutants");
     let tree = Tree::open(&o.source, &o.fragments, o.tree.as_deref(), &cache)?;
     let leftover = tree.unclean()?;
     if !leftover.is_empty() {
-        progress(&format!("the tree holds changes of an interrupted run ({}): restoring the baseline", leftover.join(", ")));
+        progress::line(&format!("the tree holds changes of an interrupted run ({}): restoring the baseline", leftover.join(", ")));
         tree.restore("")?;
         let still = tree.unclean()?;
         if !still.is_empty() {
@@ -239,7 +240,7 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         }
     }
     let baseline_build = tree.build_baseline(o.jobs)?;
-    progress(&format!("unmutated kernel built in {:.1} s; booting it with every check", baseline_build.as_secs_f64()));
+    progress::line(&format!("unmutated kernel built in {:.1} s; booting it with every check", baseline_build.as_secs_f64()));
     let base_dir = o.out.join("mutants").join("baseline");
     let base = boot(&tree, &base_dir, o.deadline)?;
     let release = base.report.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
@@ -273,7 +274,7 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         }
     }
     let checks_run = base.report.as_ref().map_or(0, |(_, r)| r.len());
-    progress(&format!("unmutated kernel green: Linux {release}, {checks_run} checks in {:.1} s", base.took.as_secs_f64()));
+    progress::line(&format!("unmutated kernel green: Linux {release}, {checks_run} checks in {:.1} s", base.took.as_secs_f64()));
     if o.prepare {
         nsconform_harness::stdout::line(&format!("kernel tree {} built and green; no mutant run (--prepare)", tree.dir.display()));
         return Ok(0);
@@ -312,10 +313,10 @@ fn run(o: &Options, checks: &[Check]) -> Result<i32, Failure> {
         let new = entries.iter().filter_map(|e| e.recorded_kills().map(|k| (e.mutant.name.clone(), k))).collect();
         std::fs::write(&kills_path, kills::render(&kills::merge(old, new, &all)))
             .map_err(|e| Failure::bad_input(format!("cannot write {}: {e}", kills_path.display())))?;
-        progress(&format!("recorded {} (review before committing)", kills_path.display()));
+        progress::line(&format!("recorded {} (review before committing)", kills_path.display()));
     }
     let score = report::score(&entries);
-    progress(&format!(
+    progress::line(&format!(
         "{} mutant{} in {:.0} s; report {}",
         entries.len(),
         if entries.len() == 1 { "" } else { "s" },
@@ -353,29 +354,29 @@ fn mutate(tree: &Tree, m: &Mutant, label: &str, o: &Options) -> (Entry, Result<(
         entry.fate = Fate::Error(format!("{}: {e}", dir.display()));
         return (entry, Ok(()));
     }
-    progress(&format!("{label}: {} — {}", m.location(), m.breaks));
+    progress::line(&format!("{label}: {} — {}", m.location(), m.breaks));
     if let Err(e) = tree.apply(&m.diff, false) {
-        progress(&format!("{label}: does not apply: {e}"));
+        progress::line(&format!("{label}: does not apply: {e}"));
         entry.fate = Fate::ApplyError(e);
         // git apply is all or nothing, but prove it.
         return (entry, tree.revert_check());
     }
-    progress(&format!("{label}: applied; building (make -j{} bzImage)", o.jobs));
+    progress::line(&format!("{label}: applied; building (make -j{} bzImage)", o.jobs));
     match tree.build(o.jobs, &dir.join("build.log")) {
         Err(e) => entry.fate = Fate::Error(e.message),
         Ok(Err(tail)) => {
-            progress(&format!("{label}: BUILD ERROR (see {}): {tail}", dir.join("build.log").display()));
+            progress::line(&format!("{label}: BUILD ERROR (see {}): {tail}", dir.join("build.log").display()));
             entry.fate = Fate::BuildError(tail);
         }
         Ok(Ok(took)) => {
             entry.build = Some(took);
-            progress(&format!("{label}: built in {:.1} s; booting with every check", took.as_secs_f64()));
+            progress::line(&format!("{label}: built in {:.1} s; booting with every check", took.as_secs_f64()));
             match boot(tree, &dir, o.deadline) {
                 Err(e) => entry.fate = Fate::Error(e.message),
                 Ok(b) => {
                     entry.boot = Some(b.took);
                     judge(&mut entry, &b);
-                    progress(&format!("{label}: booted and checked in {:.1} s: {}", b.took.as_secs_f64(), entry.headline()));
+                    progress::line(&format!("{label}: booted and checked in {:.1} s: {}", b.took.as_secs_f64(), entry.headline()));
                 }
             }
         }
@@ -384,12 +385,12 @@ fn mutate(tree: &Tree, m: &Mutant, label: &str, o: &Options) -> (Entry, Result<(
     let revert = tree.revert(&m.diff);
     entry.cycle = Some(cycle.elapsed());
     match &revert {
-        Ok(()) => progress(&format!(
+        Ok(()) => progress::line(&format!(
             "{label}: reverted, tree clean ({:.1} s); cycle {:.1} s",
             started.elapsed().as_secs_f64(),
             cycle.elapsed().as_secs_f64()
         )),
-        Err(e) => progress(&format!("{label}: {}", e.message)),
+        Err(e) => progress::line(&format!("{label}: {}", e.message)),
     }
     (entry, revert)
 }

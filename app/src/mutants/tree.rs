@@ -6,8 +6,9 @@
 //! The tree's directory is keyed by the tarball's and the fragments' content, so another
 //! source or fragment gets a fresh tree; a lock file keeps a second run off a tree in use.
 
+use crate::progress;
 use nsconform_vm::kernel::source::{dropped_options, make_with_progress, requested_options, run, sha256, sha256_file};
-use nsconform_vm::outcome::{progress, Failure};
+use nsconform_vm::outcome::Failure;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -120,7 +121,7 @@ impl Tree {
 
     fn configure(&self, fragments: &[(PathBuf, String)]) -> Result<(), Failure> {
         let start = Instant::now();
-        progress(&format!("configuring {}: tinyconfig + {}", self.dir.display(), names(fragments)));
+        progress::line(&format!("configuring {}: tinyconfig + {}", self.dir.display(), names(fragments)));
         run(make(&self.dir, 1).arg("tinyconfig"), "make tinyconfig")?;
         let mut merge = Command::new(self.dir.join("scripts/kconfig/merge_config.sh"));
         merge.current_dir(&self.dir).arg("-m").arg(".config");
@@ -136,7 +137,7 @@ impl Tree {
             return Err(Failure::bad_input(format!("the fragment's options did not survive olddefconfig: {}", dropped.join(", "))));
         }
         std::fs::write(self.dir.join(".git").join(CONFIGURED), "").map_err(|e| Failure::tooling(format!("{}: {e}", self.dir.display())))?;
-        progress(&format!("configured in {:.1} s", start.elapsed().as_secs_f64()));
+        progress::line(&format!("configured in {:.1} s", start.elapsed().as_secs_f64()));
         Ok(())
     }
 
@@ -144,16 +145,14 @@ impl Tree {
     /// mutant's revert touched). Prints progress; a failure is a tooling failure.
     pub fn build_baseline(&self, jobs: usize) -> Result<Duration, Failure> {
         let start = Instant::now();
-        progress(&format!(
+        progress::line(&format!(
             "building the unmutated kernel in {} (make -j{jobs} bzImage; the first build takes minutes)",
             self.dir.display()
         ));
-        make_with_progress({
-            let mut cmd = make(&self.dir, jobs);
-            cmd.arg("bzImage");
-            cmd
-        })
-        .map_err(|f| Failure::tooling(format!("the unmutated kernel does not build: {}", f.message)))?;
+        let mut cmd = make(&self.dir, jobs);
+        cmd.arg("bzImage");
+        make_with_progress(cmd, &progress::terminal)
+            .map_err(|f| Failure::tooling(format!("the unmutated kernel does not build: {}", f.message)))?;
         // A build that rewrote a tracked file would make every later cleanliness check fail:
         // such files become part of the baseline.
         if !self.unclean()?.is_empty() {
@@ -283,16 +282,16 @@ fn create(source: &Path, dir: &Path, key: &str) -> Result<(), Failure> {
     let staging = sibling(dir, "new");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
-    progress(&format!("unpacking {} into {}", source.display(), staging.display()));
+    progress::line(&format!("unpacking {} into {}", source.display(), staging.display()));
     run(Command::new("tar").arg("-xf").arg(source).arg("--strip-components=1").arg("-C").arg(&staging), "tar")?;
-    progress(&format!("unpacked in {:.0} s; committing the sources as the clean baseline", start.elapsed().as_secs_f64()));
+    progress::line(&format!("unpacked in {:.0} s; committing the sources as the clean baseline", start.elapsed().as_secs_f64()));
     run(git(&staging).args(["init", "-q"]), "git init")?;
     run(git(&staging).args(["add", "-f", "-A", "."]), "git add")?;
     run(git(&staging).args(["commit", "-q", "--no-verify", "-m"]).arg(format!("baseline: {}", source.display())), "git commit")?;
     std::fs::write(staging.join(".git").join(KEY_FILE), format!("{key}\n"))
         .map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
     std::fs::rename(&staging, dir).map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
-    progress(&format!("baseline commit ready in {:.0} s", start.elapsed().as_secs_f64()));
+    progress::line(&format!("baseline commit ready in {:.0} s", start.elapsed().as_secs_f64()));
     Ok(())
 }
 

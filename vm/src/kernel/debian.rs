@@ -3,7 +3,8 @@
 //! without any network access; `--refresh` asks apt for a newer one.
 
 use super::Kernel;
-use crate::outcome::{progress, Failure};
+use crate::outcome::Failure;
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -94,15 +95,15 @@ fn is_versioned_kernel_package(name: &str) -> bool {
         .any(|p| name.strip_prefix(p).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
 }
 
-pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failure> {
+pub fn fetch(version: &str, cache: &Path, refresh: bool, progress: &dyn Fn(Progress)) -> Result<Kernel, Failure> {
     let suite = suite_of(version)?;
     let dir = cache.join(suite);
     let root = dir.join("root");
     let label = format!("debian:{version}");
     std::fs::create_dir_all(&dir).map_err(|e| Failure::tooling(format!("creating {}: {e}", dir.display())))?;
-    let _lock = lock(&dir, &label)?;
+    let _lock = lock(&dir, &label, progress)?;
     if root.exists() && !refresh {
-        progress(&format!("{label}: using the cached kernel in {}", root.display()));
+        progress(Progress::DebianCached { label: label.clone(), root: root.clone() });
         return locate(&root, label);
     }
     let apt = Apt { dir: dir.clone() };
@@ -111,10 +112,10 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failu
     }
     std::fs::write(dir.join("sources.list"), format!("deb {MIRROR} {suite} main\n"))
         .map_err(|e| Failure::tooling(format!("writing the private sources list: {e}")))?;
-    progress(&format!("{label}: reading the {suite} package lists from {MIRROR}"));
+    progress(Progress::ReadingPackageLists { label: label.clone(), suite: suite.into(), mirror: MIRROR.into() });
     apt.run("apt-get", &["update"], &dir)?;
     let packages = apt.kernel_packages()?;
-    progress(&format!("{label}: downloading {}", packages.join(" ")));
+    progress(Progress::Downloading { label: label.clone(), packages: packages.clone() });
     let debs = dir.join("debs");
     for old in std::fs::read_dir(&debs).into_iter().flatten().flatten() {
         let _ = std::fs::remove_file(old.path());
@@ -125,7 +126,7 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failu
     let staging = dir.join("root.new");
     let _ = std::fs::remove_dir_all(&staging);
     for deb in std::fs::read_dir(&debs).into_iter().flatten().flatten() {
-        progress(&format!("{label}: unpacking {}", deb.file_name().to_string_lossy()));
+        progress(Progress::UnpackingPackage { label: label.clone(), file: deb.file_name().to_string_lossy().into_owned() });
         let status = Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(&staging).status();
         if !status.is_ok_and(|s| s.success()) {
             return Err(Failure::tooling(format!("dpkg-deb -x {} failed", deb.path().display())));
@@ -137,12 +138,12 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool) -> Result<Kernel, Failu
 }
 
 /// Serialises fetches of one suite: parallel runs of a cold cache would share apt's lists.
-fn lock(dir: &Path, label: &str) -> Result<std::fs::File, Failure> {
+fn lock(dir: &Path, label: &str, progress: &dyn Fn(Progress)) -> Result<std::fs::File, Failure> {
     use std::os::fd::AsRawFd;
     let file = std::fs::File::create(dir.join("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", dir.display())))?;
     // SAFETY: flock on an fd we own; the lock goes with the file.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        progress(&format!("{label}: waiting for another run fetching it"));
+        progress(Progress::WaitingForFetch { label: label.into() });
         // SAFETY: flock on a descriptor this function owns; the lock goes with it.
         unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
     }

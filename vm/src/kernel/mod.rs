@@ -6,6 +6,7 @@ pub mod image;
 pub mod source;
 
 use crate::outcome::Failure;
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 
 /// The default kernel: the current Debian stable's.
@@ -48,11 +49,11 @@ impl Spec {
         Ok(Spec::Image { image: path, config, modules })
     }
 
-    pub fn resolve(&self, cache: &Path, refresh: bool) -> Result<Kernel, Failure> {
+    pub fn resolve(&self, cache: &Path, refresh: bool, progress: &dyn Fn(Progress)) -> Result<Kernel, Failure> {
         match self {
             Spec::Image { image, config, modules } => from_image(image, config.clone(), modules.clone()),
-            Spec::Debian(version) => debian::fetch(version, &cache.join("debian"), refresh),
-            Spec::Source { tree, fragments } => source::build(tree, fragments, &cache.join("built")),
+            Spec::Debian(version) => debian::fetch(version, &cache.join("debian"), refresh, progress),
+            Spec::Source { tree, fragments } => source::build(tree, fragments, &cache.join("built"), progress),
         }
     }
 }

@@ -3,13 +3,14 @@
 //! hash of the source (tarball bytes, or a tree's path and top Makefile) and the fragment.
 
 use super::Kernel;
-use crate::outcome::{progress, Failure};
+use crate::outcome::Failure;
+use crate::progress::Progress;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel, Failure> {
+pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path, progress: &dyn Fn(Progress)) -> Result<Kernel, Failure> {
     if !tree.exists() {
         return Err(Failure::bad_input(format!("kernel source {} does not exist", tree.display())));
     }
@@ -36,10 +37,10 @@ pub fn build(tree: &Path, fragments: &[PathBuf], cache: &Path) -> Result<Kernel,
     let label = format!("{} + {}", tree.display(), names.join(" + "));
     let (image, config) = (out.join("bzImage"), out.join("config"));
     if image.exists() && config.exists() {
-        progress(&format!("using the cached build of {label} in {}", out.display()));
+        progress(Progress::BuildCached { label: label.clone(), dir: out.clone() });
     } else {
-        let src = if tree.is_dir() { tree.to_path_buf() } else { unpack(tree, &cache.join("src").join(&source_id[..16]))? };
-        compile(&src, fragments, &out.join("build"), &wanted)?;
+        let src = if tree.is_dir() { tree.to_path_buf() } else { unpack(tree, &cache.join("src").join(&source_id[..16]), progress)? };
+        compile(&src, fragments, &out.join("build"), &wanted, progress)?;
         std::fs::copy(out.join("build/arch/x86/boot/bzImage"), &image).map_err(|e| Failure::tooling(format!("copying bzImage: {e}")))?;
         std::fs::copy(out.join("build/.config"), &config).map_err(|e| Failure::tooling(format!("copying .config: {e}")))?;
         let _ = std::fs::remove_dir_all(out.join("build"));
@@ -79,7 +80,7 @@ pub fn dropped_options(wanted: &[(String, String)], config: &str) -> Vec<String>
 }
 
 /// Unpacks once; concurrent builds of the same tarball (matrix rows) wait for each other.
-fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, Failure> {
+fn unpack(tarball: &Path, dest: &Path, progress: &dyn Fn(Progress)) -> Result<PathBuf, Failure> {
     use std::os::fd::AsRawFd;
     std::fs::create_dir_all(dest.parent().unwrap_or(Path::new("."))).map_err(|e| Failure::tooling(format!("{}: {e}", dest.display())))?;
     let lock = std::fs::File::create(dest.with_extension("lock")).map_err(|e| Failure::tooling(format!("{}: {e}", dest.display())))?;
@@ -88,7 +89,7 @@ fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, Failure> {
     if dest.join("Makefile").exists() {
         return Ok(dest.to_path_buf());
     }
-    progress(&format!("unpacking {}", tarball.display()));
+    progress(Progress::UnpackingSource { tarball: tarball.to_path_buf() });
     let staging = dest.with_extension("new");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| Failure::tooling(format!("{}: {e}", staging.display())))?;
@@ -97,14 +98,20 @@ fn unpack(tarball: &Path, dest: &Path) -> Result<PathBuf, Failure> {
     Ok(dest.to_path_buf())
 }
 
-fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, String)]) -> Result<(), Failure> {
+fn compile(
+    src: &Path,
+    fragments: &[PathBuf],
+    build: &Path,
+    wanted: &[(String, String)],
+    progress: &dyn Fn(Progress),
+) -> Result<(), Failure> {
     std::fs::create_dir_all(build).map_err(|e| Failure::tooling(format!("{}: {e}", build.display())))?;
     let make = |args: &[&str]| {
         let mut cmd = Command::new("make");
         cmd.arg("-C").arg(src).arg(format!("O={}", build.display())).args(args);
         cmd
     };
-    progress("configuring: tinyconfig + fragments");
+    progress(Progress::Configuring);
     run(&mut make(&["tinyconfig"]), "make tinyconfig")?;
     let mut merge = Command::new(src.join("scripts/kconfig/merge_config.sh"));
     merge.current_dir(build).arg("-m").arg(".config");
@@ -118,22 +125,20 @@ fn compile(src: &Path, fragments: &[PathBuf], build: &Path, wanted: &[(String, S
     if !dropped.is_empty() {
         return Err(Failure::bad_input(format!("the fragment's options did not survive olddefconfig: {}", dropped.join(", "))));
     }
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string();
-    progress(&format!("building bzImage with {jobs} jobs (a few minutes)"));
-    make_with_progress(make(&["-j", &jobs, "bzImage"]))
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    progress(Progress::Building { jobs });
+    make_with_progress(make(&["-j", &jobs.to_string(), "bzImage"]), progress)
 }
 
-/// Runs a long `make`, printing a progress line every 15 s (the step it is at).
-pub fn make_with_progress(mut cmd: Command) -> Result<(), Failure> {
+/// Runs a long `make`, reporting the step it is at every 15 s.
+pub fn make_with_progress(mut cmd: Command, progress: &dyn Fn(Progress)) -> Result<(), Failure> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
         Failure::tooling(format!("cannot run make (install build-essential, flex, bison, bc, libelf-dev, libssl-dev): {e}"))
     })?;
     let mut last_report = Instant::now();
-    let mut lines = 0usize;
-    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
-        lines += 1;
+    for (before, line) in BufReader::new(child.stdout.take().expect("piped stdout")).lines().map_while(Result::ok).enumerate() {
         if last_report.elapsed() > Duration::from_secs(15) {
-            progress(&format!("  ... {lines} steps, now {}", line.trim()));
+            progress(Progress::BuildStep { steps: before + 1, now: line.trim().to_string() });
             last_report = Instant::now();
         }
     }
@@ -181,6 +186,57 @@ pub fn sha256(data: &[u8]) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    /// A stand-in kernel tree: the make targets and merge_config.sh that `compile` runs, the
+    /// bzImage a copy of a file carrying only the boot header.
+    fn fake_tree(root: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let tree = root.join("linux-fake");
+        std::fs::create_dir_all(tree.join("scripts/kconfig")).unwrap();
+        std::fs::write(
+            tree.join("Makefile"),
+            "tinyconfig:\n\techo '# tiny' > $(O)/.config\nolddefconfig:\n\t@:\n\
+             bzImage:\n\tmkdir -p $(O)/arch/x86/boot && cp bzImage.fake $(O)/arch/x86/boot/bzImage\n",
+        )
+        .unwrap();
+        let merge = tree.join("scripts/kconfig/merge_config.sh");
+        std::fs::write(&merge, "#!/bin/sh\n# -m BASE FRAGMENT...\nbase=$2; shift 2; cat \"$@\" >> \"$base\"\n").unwrap();
+        std::fs::set_permissions(&merge, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut image = vec![0u8; 0x400];
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x20E..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        image[0x300..0x30C].copy_from_slice(b"6.12.0-fake\0");
+        std::fs::write(tree.join("bzImage.fake"), image).unwrap();
+        tree
+    }
+
+    #[test]
+    fn reports_a_tarball_build_then_its_cache_hit() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = fake_tree(dir.path());
+        let tarball = dir.path().join("linux-fake.tar");
+        run(Command::new("tar").arg("-cf").arg(&tarball).arg("-C").arg(dir.path()).arg("linux-fake"), "tar").unwrap();
+        // The build must need the tarball alone.
+        std::fs::remove_dir_all(&tree).unwrap();
+        let fragment = dir.path().join("ns.config");
+        std::fs::write(&fragment, "CONFIG_UTS_NS=y\n").unwrap();
+        let cache = dir.path().join("cache");
+        let events = RefCell::new(Vec::new());
+        let sink = |event| events.borrow_mut().push(event);
+
+        let kernel = build(&tarball, std::slice::from_ref(&fragment), &cache, &sink).unwrap();
+        assert_eq!(kernel.release, "6.12.0-fake");
+        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        assert_eq!(
+            events.take(),
+            [Progress::UnpackingSource { tarball: tarball.clone() }, Progress::Configuring, Progress::Building { jobs }]
+        );
+
+        let again = build(&tarball, &[fragment], &cache, &sink).unwrap();
+        let cached = again.image.parent().unwrap().to_path_buf();
+        assert_eq!(events.take(), [Progress::BuildCached { label: kernel.label, dir: cached }]);
+    }
 
     #[test]
     fn finds_options_dropped_by_olddefconfig() {
