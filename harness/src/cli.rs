@@ -273,7 +273,18 @@ fn print_catalogue(checks: &[&Check], terse: bool) {
             crate::stdout::line(&format!("{}: test", c.id));
         } else {
             let needs: Vec<_> = c.needs.iter().map(|n| n.describe()).collect();
-            crate::stdout::line(&format!("{}\n    {}\n    reference: {}\n    needs: {}", c.id, c.statement, c.reference, needs.join("; ")));
+            let sharing = match c.sharing {
+                crate::Sharing::Concurrent => String::new(),
+                crate::Sharing::Alone(why) => format!("\n    runs alone: {why}"),
+                crate::Sharing::Group(group) => format!("\n    runs one at a time with the {group} group"),
+            };
+            crate::stdout::line(&format!(
+                "{}\n    {}\n    reference: {}\n    needs: {}{sharing}",
+                c.id,
+                c.statement,
+                c.reference,
+                needs.join("; ")
+            ));
         }
     }
     if terse {

@@ -33,7 +33,7 @@ fn wanted_modules(checks: &[Check]) -> Vec<&'static str> {
 pub fn write_initramfs(
     kernel: &Kernel,
     checks: &[Check],
-    filters: &[String],
+    guest_args: &[String],
     path: &Path,
     progress: &dyn Fn(Progress),
 ) -> Result<(), Failure> {
@@ -41,7 +41,7 @@ pub fn write_initramfs(
     // /proc/PID/exe still reads when a rebuild replaced the file meanwhile (and, unlike
     // /proc/self/exe, means this process to ldd too).
     let binary = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-    let (archive, not_modules) = pack::initramfs(&binary, kernel, &wanted_modules(checks), filters)?;
+    let (archive, not_modules) = pack::initramfs(&binary, kernel, &wanted_modules(checks), guest_args)?;
     let bytes = archive.to_bytes();
     std::fs::write(path, &bytes).map_err(|e| Failure::tooling(format!("writing {}: {e}", path.display())))?;
     progress(Progress::Initramfs { path: path.to_path_buf(), bytes: bytes.len(), took: start.elapsed(), not_modules });

@@ -65,7 +65,7 @@ fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result
     let _lock = lock(&out)?;
 
     let initrd = out.join("initramfs.cpio");
-    write_initramfs(&kernel, checks, &options.filters, &initrd, progress)?;
+    write_initramfs(&kernel, checks, &options.guest_args(), &initrd, progress)?;
     let accel = options.accel.unwrap_or_else(|| {
         progress(Progress::ProbingKvm);
         if qemu::kvm_works(&kernel.image, &out, &cache) {

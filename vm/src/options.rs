@@ -32,6 +32,7 @@ Machine:
   --append ARGS            extra kernel command-line arguments
   --memory MB              guest memory (default 1024)
   --cpus N                 guest CPUs (default 2)
+  --jobs N                 checks the guest runs at the same time (default: its CPUs)
   --accel auto|kvm|tcg     auto (default) uses KVM only if a quick probe guest runs under it
   --deadline SECONDS       the whole guest run's deadline (default 60 with KVM, 240 with TCG)
 
@@ -55,6 +56,7 @@ pub struct Options {
     pub append: String,
     pub memory_mb: u32,
     pub cpus: u32,
+    pub jobs: Option<u32>,
     pub accel: Option<Accel>,
     pub deadline: Option<Duration>,
     pub reports: Vec<(Format, String)>,
@@ -64,6 +66,12 @@ pub struct Options {
 }
 
 impl Options {
+    /// The arguments of the guest's run: the options it takes from us, then the filters.
+    pub fn guest_args(&self) -> Vec<String> {
+        let jobs = self.jobs.map(|n| vec!["--jobs".to_string(), n.to_string()]).unwrap_or_default();
+        jobs.into_iter().chain(["--".to_string()]).chain(self.filters.iter().cloned()).collect()
+    }
+
     pub fn parse(args: &[String]) -> Result<Options, Failure> {
         let mut o = Options {
             kernel: kernel::DEFAULT.into(),
@@ -74,6 +82,7 @@ impl Options {
             append: String::new(),
             memory_mb: 1024,
             cpus: 2,
+            jobs: None,
             accel: None,
             deadline: None,
             reports: Vec::new(),
@@ -94,6 +103,7 @@ impl Options {
                 Arg::Long("append") => o.append = value(&mut parser, &name).map_err(Failure::bad_input)?,
                 Arg::Long("memory") => o.memory_mb = positive(&mut parser, &name).map_err(Failure::bad_input)?,
                 Arg::Long("cpus") => o.cpus = positive(&mut parser, &name).map_err(Failure::bad_input)?,
+                Arg::Long("jobs") => o.jobs = Some(positive(&mut parser, &name).map_err(Failure::bad_input)?),
                 Arg::Long("deadline") => {
                     o.deadline = Some(Duration::from_secs(positive::<u64>(&mut parser, &name).map_err(Failure::bad_input)?))
                 }
@@ -142,6 +152,9 @@ mod tests {
         assert_eq!(o.deadline, Some(Duration::from_secs(30)));
         assert_eq!(o.reports, vec![(Format::Ktap, "out.ktap".to_string())]);
         assert_eq!(o.filters, ["pid."]);
+        assert_eq!(o.guest_args(), ["--", "pid."]);
+        let odd = Options::parse(&args("--jobs 1 -- --odd")).unwrap();
+        assert_eq!(odd.guest_args(), ["--jobs", "1", "--", "--odd"], "a filter that looks like an option stays a filter");
         assert_eq!(Options::parse(&[]).unwrap().kernel, "debian:stable");
         let gnu = Options::parse(&args("--kernel=debian:5.10 --cpus=4 -- --odd")).unwrap();
         assert_eq!((gnu.kernel.as_str(), gnu.cpus, gnu.filters), ("debian:5.10", 4, vec!["--odd".to_string()]));
