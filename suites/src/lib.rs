@@ -35,13 +35,32 @@ pub fn run_exec_helper_if_asked() {
     }
 }
 
-/// Every check, in catalogue order.
 /// Removes what an earlier run, killed mid-check, left on the host (scratch cgroups): call
 /// before a run.
 pub fn sweep_leftovers() {
     cgroup::sweep_leftovers();
 }
 
+/// Every check, in catalogue order: kind by kind, and for a kind split into topic modules
+/// (net, nsfs), topic by topic.
 pub fn all() -> Vec<Check> {
-    [uts::CHECKS, ipc::CHECKS, pid::CHECKS, user::CHECKS, mnt::CHECKS, net::CHECKS, cgroup::CHECKS, time::CHECKS, nsfs::CHECKS].concat()
+    [
+        uts::CHECKS,
+        ipc::CHECKS,
+        pid::CHECKS,
+        user::CHECKS,
+        mnt::CHECKS,
+        net::devices::CHECKS,
+        net::sockets::CHECKS,
+        net::lifetime::CHECKS,
+        net::nsid::CHECKS,
+        net::physical::CHECKS,
+        net::creation::CHECKS,
+        cgroup::CHECKS,
+        time::CHECKS,
+        nsfs::files::CHECKS,
+        nsfs::setns::CHECKS,
+        nsfs::ioctl::CHECKS,
+    ]
+    .concat()
 }

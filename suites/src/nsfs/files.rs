@@ -1,0 +1,102 @@
+//! /proc/PID/ns files: one inode per namespace, inherited by children, kept alive by an fd or a bind mount.
+
+use super::{for_each_kind, join_new_namespace, open_ns, setns, KEPT_HOSTNAME};
+use crate::scratch::{bind, in_scratch, touch};
+use crate::sys::{idle, own_ns};
+use nix::mount::MsFlags;
+use nsconform_harness::{expect_eq, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
+use std::collections::BTreeMap;
+use std::fs::File;
+
+pub const CHECKS: &[Check] = &[
+    Check::new(
+        "nsfs.same-namespace-same-inode",
+        "For every kind, a namespace has one nsfs inode: its creator, /proc/PID/ns of another process and a process that joins it all see the same st_ino, a new one differs, and all share one st_dev",
+        "namespaces(7) /proc/[pid]/ns; ns_get_path() in fs/nsfs.c sets i_ino = ns->inum (proc_alloc_inum())",
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::Mnt)],
+        || for_each_kind(|kind| join_new_namespace(kind, kind.flag())),
+    ),
+    Check::new(
+        "nsfs.children-inherit-namespaces",
+        "A child created without CLONE_NEW* flags is in every namespace of its parent (same inodes in /proc/PID/ns)",
+        "namespaces(7); clone(2); copy_namespaces() shares the parent's nsproxy, kernel/nsproxy.c",
+        &[],
+        children_inherit_namespaces,
+    ),
+    Check::new(
+        "nsfs.open-fd-keeps-namespace-alive",
+        "An open /proc/PID/ns file keeps a namespace alive after its processes exit, and setns through it joins it",
+        "namespaces(7) /proc/[pid]/ns; setns(2); the nsfs inode holds a reference (nsfs_evict() drops it), fs/nsfs.c",
+        &[Need::Kind(Kind::Uts)],
+        open_fd_keeps_namespace_alive,
+    ),
+    Check::new(
+        "nsfs.bind-mount-keeps-namespace-alive",
+        "A bind mount of /proc/PID/ns/uts keeps the namespace alive after its processes exit, and setns through it joins it",
+        "namespaces(7) /proc/[pid]/ns; setns(2); do_loopback() in fs/namespace.c accepts nsfs dentries",
+        &[Need::Kind(Kind::Uts), Need::Kind(Kind::Mnt)],
+        bind_mount_keeps_namespace_alive,
+    ),
+];
+
+/// The inode of every /proc/PID/ns entry.
+fn namespace_inodes(pid: &str) -> Result<BTreeMap<String, u64>, Stop> {
+    let dir = format!("/proc/{pid}/ns");
+    let mut inodes = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).at(&format!("listing {dir}"))? {
+        let name = entry.at(&format!("reading {dir}"))?.file_name().to_string_lossy().into_owned();
+        inodes.insert(name.clone(), nsconform_harness::kind::ns_inode(pid, &name).at(&format!("stat of {dir}/{name}"))?);
+    }
+    Ok(inodes)
+}
+
+fn children_inherit_namespaces() -> Outcome {
+    let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its namespaces", &namespace_inodes("self")?))?;
+    let theirs = child.recv::<BTreeMap<String, u64>>("its namespaces")?;
+    expect_eq("the child's /proc/self/ns inodes vs the parent's", namespace_inodes("self")?, theirs)?;
+    child.join()
+}
+
+/// A process in a new UTS namespace with a hostname of its own; it waits for the order to exit.
+fn spawn_uts_owner() -> Result<(nsconform_harness::Child, u64), Stop> {
+    let mut owner = spawn(Spawn::clone(&[Kind::Uts]), |to_parent| {
+        nix::unistd::sethostname(KEPT_HOSTNAME).at("sethostname in the new UTS namespace")?;
+        to_parent.send("its namespace", &own_ns("uts")?)?;
+        idle(to_parent)
+    })?;
+    let inode = owner.recv::<u64>("its namespace")?;
+    Ok((owner, inode))
+}
+
+/// Joins the UTS namespace behind `ns` in a child and expects the owner's hostname there.
+fn join_kept_uts(ns: File, inode: u64) -> Outcome {
+    spawn(Spawn::fork(), move |_| {
+        setns(&ns, libc::CLONE_NEWUTS).at("setns into the UTS namespace whose processes exited")?;
+        expect_eq("/proc/self/ns/uts after setns", inode, own_ns("uts")?)?;
+        expect_eq(
+            "the hostname after setns",
+            KEPT_HOSTNAME.to_string(),
+            nix::unistd::gethostname().at("gethostname")?.to_string_lossy().into_owned(),
+        )
+    })?
+    .join()
+}
+
+fn open_fd_keeps_namespace_alive() -> Outcome {
+    let (owner, inode) = spawn_uts_owner()?;
+    let ns = open_ns(owner.pid(), "uts")?;
+    owner.send("the order to exit", &())?;
+    owner.join()?;
+    join_kept_uts(ns, inode)
+}
+
+fn bind_mount_keeps_namespace_alive() -> Outcome {
+    in_scratch(|| {
+        touch("/tmp/uts")?;
+        let (owner, inode) = spawn_uts_owner()?;
+        bind(&format!("/proc/{}/ns/uts", owner.pid()), "/tmp/uts", MsFlags::empty()).at("bind-mounting /proc/PID/ns/uts on /tmp/uts")?;
+        owner.send("the order to exit", &())?;
+        owner.join()?;
+        join_kept_uts(File::open("/tmp/uts").at("opening the bind mount /tmp/uts")?, inode)
+    })
+}
