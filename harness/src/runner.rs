@@ -1,8 +1,8 @@
 //! Runs checks, as many at a time as asked, from the (single-threaded) main thread. Each check
-//! gets a supervisor process of its own, a child subreaper: it forks the check's process,
-//! enforces the deadline and kills the check's whole process tree, which its subreaper role
-//! keeps apart from every other check's. The runner collects the verdicts and hands them on
-//! in catalogue order.
+//! runs in a forked process of its own that is a child subreaper: orphans of the check stay in
+//! its tree, apart from every other check's, and it kills and reaps them when its body ends.
+//! The runner enforces each deadline, kills a hung check's whole tree, and hands the records
+//! on in catalogue order.
 
 use crate::channel::{Channel, RecvError};
 use crate::check::{Check, Failure, Need, Outcome, Sharing, Stop};
@@ -18,14 +18,14 @@ use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-/// Beyond a check's deadline, how long its supervisor may take to kill the check's processes
-/// and report before the runner gives up on it.
-const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
-
 /// Prepares the runner: gathers the facts (forks a probe) and becomes a child subreaper, so
-/// that a process that escapes its check's supervisor is reparented here and can be killed.
+/// that the processes of a check whose own process died are reparented here and can be killed.
 pub fn prepare() {
     facts();
+    become_subreaper();
+}
+
+fn become_subreaper() {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }
@@ -58,22 +58,23 @@ pub fn run_all(checks: &[&Check], jobs: usize, mut done: impl FnMut(Record)) {
         if running.is_empty() && waiting.is_empty() {
             break;
         }
-        for (index, verdict, took) in wait_for_verdicts(&mut running) {
+        for (index, verdict, took) in wait_for_verdicts(checks, &mut running) {
             finished[index] = Some(Record::new(checks[index], known_bug(checks[index], verdict), took));
         }
     }
-    // Processes that escaped their supervisor (it was killed) were reparented here.
     kill_and_reap_descendants();
 }
 
-/// A check whose supervisor is running.
+/// A check whose process is running.
 struct Running {
     index: usize,
     sharing: Sharing,
-    supervisor: Pid,
+    pid: Pid,
     channel: Channel,
+    /// Readable once the check's process has exited, even while its children hold the channel.
+    exited: Option<std::os::fd::OwnedFd>,
     start: Instant,
-    give_up: Instant,
+    last_step: String,
 }
 
 /// Starts waiting checks in order while slots are free and their sharing allows. A check that
@@ -102,14 +103,15 @@ fn start_what_may_start(
         let start = Instant::now();
         match evaluate(check.needs, facts()) {
             Decision::Skip(reason) => finished[index] = Some(Record::new(check, Verdict::Skip(reason), start.elapsed())),
-            Decision::Run { in_userns } => match start_supervisor(check, in_userns) {
-                Ok((supervisor, channel)) => running.push(Running {
+            Decision::Run { in_userns } => match start_check(check, in_userns) {
+                Ok((pid, channel)) => running.push(Running {
                     index,
                     sharing: check.sharing,
-                    supervisor,
+                    pid,
                     channel,
+                    exited: pidfd_open(pid),
                     start,
-                    give_up: start + check.deadline + SUPERVISOR_GRACE,
+                    last_step: "starting the check".into(),
                 }),
                 Err(failure) => finished[index] = Some(Record::new(check, Verdict::Broken(failure), start.elapsed())),
             },
@@ -117,98 +119,123 @@ fn start_what_may_start(
     }
 }
 
-/// Waits until at least one running check has its verdict (or its supervisor is lost) and
-/// returns those verdicts with each check's duration.
-fn wait_for_verdicts(running: &mut Vec<Running>) -> Vec<(usize, Verdict, Duration)> {
+/// Waits until at least one running check ends (a verdict, its process's death, or its
+/// deadline) and returns the verdicts of those that ended, with their durations.
+fn wait_for_verdicts(checks: &[&Check], running: &mut Vec<Running>) -> Vec<(usize, Verdict, Duration)> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let nearest = running.iter().map(|r| r.give_up).min().unwrap_or_else(Instant::now);
+    let deadline_of = |r: &Running| r.start + checks[r.index].deadline;
+    let nearest = running.iter().map(deadline_of).min().unwrap_or_else(Instant::now);
     let left = nearest.saturating_duration_since(Instant::now());
-    let mut fds: Vec<PollFd> = running.iter().map(|r| PollFd::new(r.channel.as_fd(), PollFlags::POLLIN)).collect();
+    let mut fds = Vec::new();
+    let mut owners = Vec::new();
+    for (position, r) in running.iter().enumerate() {
+        for fd in std::iter::once(r.channel.as_fd()).chain(r.exited.as_ref().map(|fd| fd.as_fd())) {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            owners.push(position);
+        }
+    }
     let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
     if matches!(poll(&mut fds, ms), Err(nix::errno::Errno::EINTR)) {
         return Vec::new();
     }
-    let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+    let mut ready = vec![false; running.len()];
+    for (fd, position) in fds.iter().zip(owners) {
+        ready[position] |= fd.revents().is_some_and(|r| !r.is_empty());
+    }
     drop(fds);
-    let now = Instant::now();
-    let mut verdicts = Vec::new();
+    let mut ended = Vec::new();
+    let mut lost_a_tree = false;
     // From the back, so that removing one leaves the positions of those still to see.
     for position in (0..running.len()).rev() {
-        let r = &running[position];
-        let (verdict, took) = if ready[position] {
-            match r.channel.recv::<(Outcome, Duration)>(Some(Duration::ZERO)) {
-                Ok((outcome, took)) => (Verdict::from(outcome), took),
-                Err(e) => (Verdict::Broken(broken("collecting the verdict from the check's supervisor", e.to_string())), now - r.start),
+        let r = &mut running[position];
+        let verdict = if ready[position] {
+            match read_reports(r) {
+                Some((verdict, died)) => {
+                    lost_a_tree |= died;
+                    verdict
+                }
+                None => continue,
             }
-        } else if now >= r.give_up {
-            let _ = kill(r.supervisor, Signal::SIGKILL);
-            let observed = format!("its supervisor did not report within the deadline and {SUPERVISOR_GRACE:?}; killed it");
-            (Verdict::Broken(broken("supervising the check", observed)), now - r.start)
+        } else if Instant::now() >= deadline_of(r) {
+            lost_a_tree = true;
+            let killed = kill_tree(r.pid);
+            Verdict::fail(
+                r.last_step.clone(),
+                format!("the check to finish within {:?}", checks[r.index].deadline),
+                format!("still running at the deadline; killed its {killed} processes"),
+            )
         } else {
             continue;
         };
         let r = running.remove(position);
-        let _ = waitpid(r.supervisor, None);
-        verdicts.push((r.index, verdict, took));
+        ended.push((r.index, verdict, r.start.elapsed()));
     }
-    verdicts
+    // A check process that died or was killed could not clean up its tree: what is left of it
+    // was reparented here.
+    if lost_a_tree {
+        kill_strays(running);
+    }
+    ended
 }
 
-/// Forks the check's supervisor, which reports `(Outcome, Duration)` on the returned channel.
-fn start_supervisor(check: &Check, in_userns: bool) -> Result<(Pid, Channel), Failure> {
-    let (ours, theirs) = Channel::pair().map_err(|e| broken("creating the channel to the check's supervisor", e.to_string()))?;
-    let runner = nix::unistd::getpid();
-    // SAFETY: the runner is single-threaded; the child leaves with _exit.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((child, ours)),
-        Err(e) => Err(broken("forking the check's supervisor", e.to_string())),
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(ours);
-            die_with(runner);
-            // Orphans of the check are reparented to the supervisor, not to the runner, so that
-            // killing its descendants never touches another check's processes.
-            // SAFETY: prctl with integer arguments.
-            unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-            let start = Instant::now();
-            let outcome = outcome_of(supervise(check, in_userns));
-            let _ = theirs.send(&(outcome, start.elapsed()));
-            // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
-            unsafe { libc::_exit(0) }
+/// Reads what a check reported: its last step, and its verdict when it has one (its process,
+/// which cleans up its own tree after sending it, then reaped), or `None` while it runs. The
+/// flag says that the process died without a verdict.
+fn read_reports(r: &mut Running) -> Option<(Verdict, bool)> {
+    loop {
+        match r.channel.recv::<Report>(Some(Duration::ZERO)) {
+            Ok(Report::Step(step)) => r.last_step = step,
+            Ok(Report::Verdict(outcome)) => {
+                let _ = waitpid(r.pid, None);
+                return Some((outcome.into(), false));
+            }
+            Err(RecvError::TimedOut) if !has_exited(r) => return None,
+            Err(_) => {
+                let status = waitpid(r.pid, None).unwrap_or(WaitStatus::StillAlive);
+                let observed = format!("it died without one: {}", describe(status));
+                return Some((Verdict::fail(r.last_step.clone(), "the check process to report a verdict", observed), true));
+            }
         }
     }
 }
 
-/// The calling process dies with `parent`, however that ends.
-fn die_with(parent: Pid) {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    if nix::unistd::getppid() != parent {
-        // SAFETY: the parent died before the signal was armed; leave at once.
-        unsafe { libc::_exit(1) }
-    }
+/// The check's process has exited (its children may still hold the channel open).
+fn has_exited(r: &Running) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let Some(fd) = &r.exited else { return false };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
 }
 
-fn outcome_of(verdict: Verdict) -> Outcome {
-    match verdict {
-        Verdict::Pass => Ok(()),
-        Verdict::Fail(f) => Err(Stop::Fail(f)),
-        Verdict::Skip(reason) => Err(Stop::Skip(reason)),
-        Verdict::Broken(f) => Err(Stop::Broken(f)),
-    }
+/// A descriptor that becomes readable when `pid` exits (Linux 5.3); without pidfds the
+/// runner learns of a death only when the report channel closes.
+fn pidfd_open(pid: Pid) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    // SAFETY: a new descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn supervise(check: &Check, in_userns: bool) -> Verdict {
-    let (ours, theirs) = match Channel::pair() {
-        Ok(pair) => pair,
-        Err(e) => return Verdict::Broken(broken("creating the report channel", e.to_string())),
-    };
-    let supervisor = nix::unistd::getpid();
-    // SAFETY: the supervisor is single-threaded; the child leaves with _exit.
-    let pid = match unsafe { nix::unistd::fork() } {
+/// Forks the check's process, which reports its steps and verdict on the returned channel.
+fn start_check(check: &Check, in_userns: bool) -> Result<(Pid, Channel), Failure> {
+    let (ours, theirs) = Channel::pair().map_err(|e| broken("creating the report channel", e.to_string()))?;
+    let runner = nix::unistd::getpid();
+    // SAFETY: the runner is single-threaded; the child leaves with _exit.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((child, ours)),
+        Err(e) => Err(broken("forking the check process", e.to_string())),
         Ok(nix::unistd::ForkResult::Child) => {
-            // The check process dies with its supervisor, however that ends; its children,
+            // The check process dies with the runner, however the runner ends; its children,
             // blocked on their channel to it, then read EOF and leave.
-            die_with(supervisor);
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if nix::unistd::getppid() != runner {
+                // SAFETY: the runner died before the signal was armed; leave at once.
+                unsafe { libc::_exit(1) }
+            }
+            // Orphans of the check are reparented to its own process, not to the runner.
+            become_subreaper();
             drop(ours);
             enter_check_process(theirs, check.kinds().collect());
             let outcome = catch_unwind(AssertUnwindSafe(|| -> Outcome {
@@ -225,25 +252,11 @@ fn supervise(check: &Check, in_userns: bool) -> Verdict {
             }))
             .unwrap_or_else(|_| Err(Stop::fail("check body", "no panic", take_panic_message())));
             send_verdict(&outcome);
+            // An orphan left behind is killed, not held against the check.
+            kill_and_reap_descendants();
             // SAFETY: leaves the forked child at once, running no destructor or atexit handler a second time.
             unsafe { libc::_exit(0) }
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => child,
-        Err(e) => return Verdict::Broken(broken("forking the check process", e.to_string())),
-    };
-    drop(theirs);
-    let verdict = collect(&ours, pid, check.deadline);
-    let leftovers = kill_and_reap_descendants();
-    match verdict {
-        Collected::Verdict(v) => v,
-        Collected::Died { last_step, status } => {
-            Verdict::fail(last_step, "the check process to report a verdict", format!("it died without one: {}", describe(status)))
-        }
-        Collected::Hung { last_step } => Verdict::fail(
-            last_step,
-            format!("the check to finish within {:?}", check.deadline),
-            format!("still running at the deadline; killed its {leftovers} processes"),
-        ),
     }
 }
 
@@ -263,31 +276,8 @@ fn known_bug(check: &Check, verdict: Verdict) -> Verdict {
     }
 }
 
-enum Collected {
-    Verdict(Verdict),
-    Died { last_step: String, status: WaitStatus },
-    Hung { last_step: String },
-}
-
-fn collect(channel: &Channel, pid: Pid, deadline: Duration) -> Collected {
-    let end = Instant::now() + deadline;
-    let mut last_step = String::from("starting the check");
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match channel.recv::<Report>(Some(left)) {
-            Ok(Report::Step(step)) => last_step = step,
-            Ok(Report::Verdict(outcome)) => return Collected::Verdict(outcome.into()),
-            Err(RecvError::TimedOut) => return Collected::Hung { last_step },
-            Err(_) => {
-                let status = waitpid(pid, None).unwrap_or(WaitStatus::StillAlive);
-                return Collected::Died { last_step, status };
-            }
-        }
-    }
-}
-
-/// Kills every descendant of the runner (a finished check's leftovers or a hung check's whole
-/// tree) and reaps them. Returns how many processes it had to kill.
+/// Kills every descendant of the calling process (the runner's at the end of a run, a check
+/// process's when its body ended) and reaps them. Returns how many processes it had to kill.
 pub fn kill_and_reap_descendants() -> usize {
     let me = nix::unistd::getpid();
     let mut killed = HashSet::new();
@@ -315,15 +305,7 @@ pub fn kill_and_reap_descendants() -> usize {
 
 /// All descendants of `root`, from the ppid fields of /proc/*/stat.
 fn descendants(root: Pid) -> Vec<Pid> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
-        if let Some(ppid) = ppid {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
+    let children = process_tree();
     let mut found = Vec::new();
     let mut queue = vec![root.as_raw()];
     while let Some(p) = queue.pop() {
@@ -333,4 +315,55 @@ fn descendants(root: Pid) -> Vec<Pid> {
         }
     }
     found
+}
+
+/// Kills `pid` and all its descendants (a hung check's tree: its process is a subreaper, so
+/// the whole tree hangs below it) and reaps `pid`. Returns how many processes it killed.
+fn kill_tree(pid: Pid) -> usize {
+    let mut tree = descendants(pid);
+    tree.push(pid);
+    let killed = tree.iter().filter(|p| kill(**p, Signal::SIGKILL).is_ok()).count();
+    let _ = waitpid(pid, None);
+    killed
+}
+
+/// Kills and reaps the runner's children that are no running check's process: what was left
+/// of a check whose process died or was killed (its orphans came here). Their own children
+/// come here in turn as they die, so this repeats until none is left.
+fn kill_strays(running: &[Running]) {
+    let me = nix::unistd::getpid().as_raw();
+    let checks: HashSet<i32> = running.iter().map(|r| r.pid.as_raw()).collect();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let strays: Vec<Pid> = children_of(me).into_iter().filter(|p| !checks.contains(&p.as_raw())).collect();
+        if strays.is_empty() || Instant::now() > give_up {
+            return;
+        }
+        for stray in strays {
+            for p in descendants(stray) {
+                let _ = kill(p, Signal::SIGKILL);
+            }
+            let _ = kill(stray, Signal::SIGKILL);
+            let _ = waitpid(stray, Some(WaitPidFlag::__WALL));
+        }
+    }
+}
+
+/// The children of `parent`, from the ppid fields of /proc/*/stat.
+fn children_of(parent: i32) -> Vec<Pid> {
+    process_tree().remove(&parent).unwrap_or_default().into_iter().map(Pid::from_raw).collect()
+}
+
+/// Every process's children, by pid, from the ppid fields of /proc/*/stat.
+fn process_tree() -> HashMap<i32, Vec<i32>> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        if let Some(ppid) = ppid {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    children
 }

@@ -43,6 +43,19 @@ fn check_process_aborts() -> Outcome {
     std::process::abort()
 }
 
+/// Aborts while its child sleeps: the child is reparented to the runner.
+fn aborts_leaving_a_child() -> Outcome {
+    let _child = spawn(Spawn::fork(), |_| sleep_forever())?;
+    std::process::abort()
+}
+
+/// The runner's children, seen from a check process: only this one.
+fn runner_has_no_other_child() -> Outcome {
+    let runner = nix::unistd::getppid().as_raw();
+    let children = std::fs::read_to_string(format!("/proc/{runner}/task/{runner}/children")).unwrap();
+    expect_eq("the runner's children", std::process::id().to_string(), children.trim().to_string())
+}
+
 fn expectation_fails() -> Outcome {
     expect_eq("comparing names", "expected-name", "observed-name")
 }
@@ -164,6 +177,15 @@ fn main() {
     let (verdict, _) = verdict_of(&fixture("self.abort", &[], check_process_aborts));
     assert_eq!(verdict, Verdict::fail("about to abort", "the check process to report a verdict", "it died without one: killed by SIGABRT"));
 
+    let crash = [
+        fixture("self.abort-leaving-a-child", &[], aborts_leaving_a_child),
+        fixture("self.after-the-crash", &[], runner_has_no_other_child),
+    ];
+    let mut verdicts = Vec::new();
+    runner::run_all(&crash.iter().collect::<Vec<_>>(), 1, |record| verdicts.push(record.verdict));
+    assert!(matches!(&verdicts[0], Verdict::Fail(f) if f.observed == "it died without one: killed by SIGABRT"), "{verdicts:?}");
+    assert_eq!(verdicts[1], Verdict::Pass, "a crashed check's orphans are killed before the next check starts");
+
     let (verdict, _) = verdict_of(&fixture("self.mismatch", &[], expectation_fails));
     assert_eq!(verdict, Verdict::fail("comparing names", "\"expected-name\"", "\"observed-name\""));
 
@@ -210,5 +232,5 @@ fn main() {
     let expected: Vec<_> = fixtures.iter().map(|c| (c.id.to_string(), Verdict::Pass)).collect();
     assert_eq!(order, expected, "three checks overlap, the one that runs alone overlaps none, and records come in catalogue order");
 
-    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP, RLIMIT_NPROC, an undeclared kind, overlap and a check that runs alone all handled");
+    println!("runner self-test: hang, panic, abort, mismatch, choreography, unmet need, orphan, lost SKIP, a crash's orphans, RLIMIT_NPROC, an undeclared kind, overlap and a check that runs alone all handled");
 }
