@@ -182,6 +182,9 @@ fn wait_for_verdicts(checks: &[&Check], running: &mut Vec<Running>) -> Vec<(usiz
 /// which cleans up its own tree after sending it, then reaped), or `None` while it runs. The
 /// flag says that the process died without a verdict.
 fn read_reports(r: &mut Running) -> Option<(Verdict, bool)> {
+    // Whether the process had exited before the channel was last found empty: only then is
+    // an empty channel final (a verdict sent just before the exit is queued by then).
+    let mut exited = false;
     loop {
         match r.channel.recv::<Report>(Some(Duration::ZERO)) {
             Ok(Report::Step(step)) => r.last_step = step,
@@ -189,7 +192,12 @@ fn read_reports(r: &mut Running) -> Option<(Verdict, bool)> {
                 let _ = waitpid(r.pid, None);
                 return Some((outcome.into(), false));
             }
-            Err(RecvError::TimedOut) if !has_exited(r) => return None,
+            Err(RecvError::TimedOut) if !exited => {
+                exited = has_exited(r);
+                if !exited {
+                    return None;
+                }
+            }
             Err(_) => {
                 let status = waitpid(r.pid, None).unwrap_or(WaitStatus::StillAlive);
                 let observed = format!("it died without one: {}", describe(status));

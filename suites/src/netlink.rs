@@ -15,7 +15,7 @@ use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use nix::errno::Errno;
@@ -35,6 +35,9 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub up: bool,
+    /// IFLA_OPERSTATE is IF_OPER_UP: the kernel's link watch has seen the carrier and
+    /// activated the device's queueing discipline, so packets leave it.
+    pub operational: bool,
     /// IFLA_INFO_KIND, present only for devices with rtnl_link_ops (virtual devices).
     pub kind: Option<String>,
     pub mac: Vec<u8>,
@@ -215,6 +218,7 @@ fn link_of(message: RouteNetlinkMessage) -> Option<Link> {
         index: m.header.index,
         name: String::new(),
         up: m.header.flags.contains(LinkFlags::Up),
+        operational: false,
         kind: None,
         mac: Vec::new(),
         loopback: m.header.flags.contains(LinkFlags::Loopback),
@@ -223,6 +227,7 @@ fn link_of(message: RouteNetlinkMessage) -> Option<Link> {
         match attribute {
             LinkAttribute::IfName(name) => link.name = name,
             LinkAttribute::Address(mac) => link.mac = mac,
+            LinkAttribute::OperState(state) => link.operational = state == State::Up,
             LinkAttribute::LinkInfo(infos) => {
                 link.kind = infos.into_iter().find_map(|i| match i {
                     LinkInfo::Kind(kind) => Some(kind.to_string()),

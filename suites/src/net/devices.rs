@@ -1,6 +1,6 @@
 //! Devices: a new namespace's lo, veth pairs between namespaces, and moving a device to another namespace.
 
-use super::{add_veth, configure, fresh_netns, open_rtnl, within, END_A, END_B, NET_DEADLINE, PORT, VETH, WITHIN};
+use super::{add_veth, configure, fresh_netns, open_rtnl, wait_operational, within, END_A, END_B, NET_DEADLINE, PORT, VETH, WITHIN};
 use crate::netlink::{Address, Target};
 use nix::errno::Errno;
 use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
@@ -164,7 +164,9 @@ fn veth_connects_two_namespaces() -> Outcome {
     let b_ns = fresh_netns()?;
     let mut b = within(&b_ns, |to_parent| {
         to_parent.recv::<()>("the news that the pair exists")?;
-        configure(&mut open_rtnl("namespace B")?, "nsc-b", END_B)?;
+        let mut rtnl = open_rtnl("namespace B")?;
+        configure(&mut rtnl, "nsc-b", END_B)?;
+        wait_operational(&mut rtnl, "nsc-b")?;
         let listener = TcpListener::bind((END_B, PORT)).at(&format!("listening on {END_B}:{PORT} in B"))?;
         to_parent.sync("B's listener")?;
         to_parent.recv::<()>("the news that A connected")?;
@@ -181,6 +183,7 @@ fn veth_connects_two_namespaces() -> Outcome {
         configure(&mut rtnl, "nsc-a", END_A)?;
         to_parent.sync("the pair")?;
         to_parent.recv::<()>("the order to connect")?;
+        wait_operational(&mut rtnl, "nsc-a")?;
         let mut conn =
             TcpStream::connect_timeout(&SocketAddr::new(END_B.into(), PORT), WITHIN).at("connecting from A to B over the pair")?;
         conn.write_all(b"ping").at("writing to B")?;

@@ -15,7 +15,7 @@ pub mod sockets;
 
 use crate::netlink::{Link, Rtnl};
 use nix::sched::{setns, CloneFlags};
-use nsconform_harness::{spawn, At, Child, Kind, Need, Outcome, Parent, Spawn, Stop};
+use nsconform_harness::{expect_that, spawn, At, Child, Kind, Need, Outcome, Parent, Spawn, Stop};
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
@@ -67,6 +67,14 @@ fn add_veth(rtnl: &mut Rtnl, name: &str, peer: &str, peer_ns: Option<&File>) -> 
 }
 
 /// Brings `name` up with `addr`/24.
+/// Waits until `name` is operationally up. A veth end gets its carrier when both ends are up,
+/// and its queueing discipline from the link watch work, which the kernel may defer; until then
+/// it drops packets, and TCP would resend its SYN only after a second.
+fn wait_operational(rtnl: &mut Rtnl, name: &str) -> Outcome {
+    let up = crate::sys::poll_until(WITHIN, || rtnl.link(name).is_ok_and(|l| l.operational));
+    expect_that(&format!("{name}'s operational state"), up, "IF_OPER_UP (both ends up)", format!("not up within {WITHIN:?}"))
+}
+
 fn configure(rtnl: &mut Rtnl, name: &str, addr: Ipv4Addr) -> Result<Link, Stop> {
     let link = rtnl.link(name).at(&format!("looking up {name}"))?;
     rtnl.add_address(link.index, addr.into(), 24).at(&format!("adding {addr}/24 to {name}"))?;
