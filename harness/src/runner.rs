@@ -77,25 +77,18 @@ struct Running {
     last_step: String,
 }
 
-/// Starts waiting checks in order while slots are free and their sharing allows. A check that
-/// must run alone and cannot start yet holds back the ones after it, so that it is not starved.
-/// Checks whose needs are unmet are recorded as SKIP at once.
-fn start_what_may_start(
-    checks: &[&Check],
-    jobs: usize,
-    waiting: &mut VecDeque<usize>,
-    running: &mut Vec<Running>,
-    finished: &mut [Option<Record>],
-) {
+/// Starts waiting checks in order while slots are free and their sharing allows. Checks that
+/// must run alone wait until every other check has finished, so that the run drains once for
+/// them rather than once per such check. Checks whose needs are unmet are recorded as SKIP at once.
+fn start_what_may_start(checks: &[&Check], jobs: usize, waiting: &mut VecDeque<usize>, running: &mut Vec<Running>, finished: &mut [Option<Record>]) {
     let mut position = 0;
     while position < waiting.len() && running.len() < jobs {
         let index = waiting[position];
         let check = checks[index];
         let sharings: Vec<Sharing> = running.iter().map(|r| r.sharing).collect();
-        if !check.sharing.may_join(&sharings) {
-            if matches!(check.sharing, Sharing::Alone(_)) {
-                return;
-            }
+        let alone = matches!(check.sharing, Sharing::Alone(_));
+        let others_left = waiting.iter().any(|i| !matches!(checks[*i].sharing, Sharing::Alone(_)));
+        if !check.sharing.may_join(&sharings) || (alone && others_left) {
             position += 1;
             continue;
         }
