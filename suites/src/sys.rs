@@ -234,12 +234,7 @@ impl FsSibling {
     pub fn spawn() -> Result<FsSibling, Stop> {
         let (ask_r, ask_w) = nix::unistd::pipe().setup("a pipe to the CLONE_FS sibling")?;
         let (answer_r, answer_w) = nix::unistd::pipe().setup("a pipe from the CLONE_FS sibling")?;
-        // SAFETY: check processes are single-threaded; without CLONE_VM a null stack gives the
-        // child a copy of ours, as fork does.
-        let pid = errno_result(unsafe {
-            libc::syscall(libc::SYS_clone, (libc::CLONE_FS | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
-        })
-        .at("clone(CLONE_FS)")?;
+        let pid = nsconform_harness::process::raw_fork(libc::CLONE_FS).at("clone(CLONE_FS)")?;
         if pid == 0 {
             drop((ask_w, answer_r));
             // SAFETY: prctl with integer arguments: the sibling dies with its creator.
@@ -249,7 +244,7 @@ impl FsSibling {
             unsafe { libc::_exit(0) }
         }
         let answers = std::io::BufReader::new(std::fs::File::from(answer_r));
-        Ok(FsSibling { pid: nix::unistd::Pid::from_raw(pid as i32), ask: std::fs::File::from(ask_w), answers })
+        Ok(FsSibling { pid: nix::unistd::Pid::from_raw(pid), ask: std::fs::File::from(ask_w), answers })
     }
 
     /// The sibling's cwd and root as it sees them now.
