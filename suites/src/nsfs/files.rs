@@ -37,7 +37,24 @@ pub const CHECKS: &[Check] = &[
         &[Need::Kind(Kind::Uts), Need::Kind(Kind::Mnt)],
         bind_mount_keeps_namespace_alive,
     ),
+    Check::new(
+        "nsfs.link-text-names-kind-and-inode",
+        "Every /proc/PID/ns entry is a symbolic link whose text is KIND:[INODE], with the entry's st_ino; pid_for_children and time_for_children name the kind itself (pid, time)",
+        "namespaces(7) /proc/[pid]/ns; proc_ns_readlink() in fs/proc/namespaces.c; ns_get_name() in fs/nsfs.c prints real_ns_name (or name) and ns->inum",
+        &[],
+        link_text_names_kind_and_inode,
+    ),
 ];
+
+fn link_text_names_kind_and_inode() -> Outcome {
+    let inodes = namespace_inodes("self")?;
+    for (entry, inode) in &inodes {
+        let link = std::fs::read_link(format!("/proc/self/ns/{entry}")).at(&format!("readlink /proc/self/ns/{entry}"))?;
+        let kind = entry.strip_suffix("_for_children").unwrap_or(entry);
+        expect_eq(&format!("the text of /proc/self/ns/{entry}"), format!("{kind}:[{inode}]"), link.to_string_lossy().into_owned())?;
+    }
+    Ok(())
+}
 
 /// The inode of every /proc/PID/ns entry.
 fn namespace_inodes(pid: &str) -> Result<BTreeMap<String, u64>, Stop> {
