@@ -86,6 +86,13 @@ pub const CHECKS: &[Check] = &[
         init_death_kills_namespace,
     ),
     Check::new(
+        "pid.signal-sender-pid-as-seen-by-receiver",
+        "A signal's si_pid is the sender's pid in the receiver's PID namespace: 0 from a sender in an ancestor namespace, which the receiver cannot see; the sender's inner pid from inside",
+        "signal(7), sigaction(2) si_pid; send_signal_locked() in kernel/signal.c sets si_pid = 0 when task_pid_nr_ns(current, task_active_pid_ns(t)) is 0",
+        &[Need::Kind(Kind::Pid)],
+        signal_sender_pid_as_seen_by_receiver,
+    ),
+    Check::new(
         "pid.fork-into-dead-namespace-enomem",
         "After PID 1 died, fork() into its namespace (through setns) fails with ENOMEM",
         "pid_namespaces(7); alloc_pid() fails without PIDNS_ADDING, kernel/pid.c; disable_pid_allocation()",
@@ -224,6 +231,43 @@ fn init_ignores_sigterm_from_ancestor() -> Outcome {
     init.recv_within::<()>("a pong after SIGTERM from an ancestor", ANSWER_WITHIN)?;
     init.send("the end", &false)?;
     init.join()
+}
+
+/// init blocks SIGUSR1 (a blocked signal is queued even for init, which ignores unhandled ones)
+/// and reads the si_pid of one from its parent's namespace, then of one from its own child.
+fn signal_sender_pid_as_seen_by_receiver() -> Outcome {
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| {
+        let mut usr1 = nix::sys::signal::SigSet::empty();
+        usr1.add(Signal::SIGUSR1);
+        usr1.thread_block().at("blocking SIGUSR1")?;
+        to_parent.sync("SIGUSR1 blocked")?;
+        let from_outside = sigusr1_sender("a SIGUSR1 from the parent's namespace")?;
+        let child = spawn(Spawn::fork(), |_| kill(Pid::from_raw(1), Signal::SIGUSR1).at("kill(1, SIGUSR1) from inside"))?;
+        let child_pid = child.pid().as_raw();
+        let from_inside = sigusr1_sender("a SIGUSR1 from init's child")?;
+        child.join()?;
+        expect_eq("si_pid of SIGUSR1 from the parent's namespace", 0, from_outside)?;
+        expect_eq("si_pid of SIGUSR1 from init's child (its pid in the namespace)", child_pid, from_inside)
+    })?;
+    init.sync("SIGUSR1 blocked")?;
+    kill(init.pid(), Signal::SIGUSR1).at("kill(init, SIGUSR1) from the parent's namespace")?;
+    init.join()
+}
+
+/// Waits up to two seconds for a blocked SIGUSR1 and returns its si_pid.
+fn sigusr1_sender(what: &str) -> Result<i32, Stop> {
+    let mut usr1 = nix::sys::signal::SigSet::empty();
+    usr1.add(Signal::SIGUSR1);
+    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let timeout = libc::timespec { tv_sec: 2, tv_nsec: 0 };
+    // SAFETY: a system call with pointers to live values of the types it expects.
+    let signal = unsafe { libc::sigtimedwait(usr1.as_ref(), &mut info, &timeout) };
+    if signal != libc::SIGUSR1 {
+        return Err(Stop::fail(format!("waiting for {what}"), "it within 2 s", format!("none: {}", Errno::last())));
+    }
+    // SAFETY: a signal sent by kill(2) (SI_USER) carries si_pid.
+    Ok(unsafe { info.si_pid() })
 }
 
 fn init_killed_by_sigkill_from_ancestor() -> Outcome {
