@@ -80,7 +80,13 @@ struct Running {
 /// Starts waiting checks in order while slots are free and their sharing allows. Checks that
 /// must run alone wait until every other check has finished, so that the run drains once for
 /// them rather than once per such check. Checks whose needs are unmet are recorded as SKIP at once.
-fn start_what_may_start(checks: &[&Check], jobs: usize, waiting: &mut VecDeque<usize>, running: &mut Vec<Running>, finished: &mut [Option<Record>]) {
+fn start_what_may_start(
+    checks: &[&Check],
+    jobs: usize,
+    waiting: &mut VecDeque<usize>,
+    running: &mut Vec<Running>,
+    finished: &mut [Option<Record>],
+) {
     let mut position = 0;
     while position < waiting.len() && running.len() < jobs {
         let index = waiting[position];

@@ -2,7 +2,9 @@
 //! reparenting, unshare semantics and nesting limits (pid_namespaces(7)).
 
 use crate::disabled::refused_when_configured_out;
-use crate::sys::{captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, write_sysctl};
+use crate::sys::{
+    captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, write_sysctl,
+};
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -11,6 +13,7 @@ use nix::unistd::{getpid, getppid, Pid};
 use nsconform_harness::{
     expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, Stop,
 };
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -91,6 +94,13 @@ pub const CHECKS: &[Check] = &[
         "signal(7), sigaction(2) si_pid; send_signal_locked() in kernel/signal.c sets si_pid = 0 when task_pid_nr_ns(current, task_active_pid_ns(t)) is 0",
         &[Need::Kind(Kind::Pid)],
         signal_sender_pid_as_seen_by_receiver,
+    ),
+    Check::new(
+        "pid.clone3-set-tid-per-level",
+        "clone3 with set_tid gives the child the chosen pid in each PID namespace level, innermost first (1 for a new namespace's init); a chosen pid in use gives EEXIST",
+        "clone3(2) set_tid (Linux 5.5); alloc_pid() in kernel/pid.c takes set_tid[ns->level - i] for level i, EEXIST when idr_alloc finds it taken",
+        &[Need::Kind(Kind::Pid), Need::Kernel(5, 5)],
+        clone3_set_tid_per_level,
     ),
     Check::new(
         "pid.fork-into-dead-namespace-enomem",
@@ -231,6 +241,42 @@ fn init_ignores_sigterm_from_ancestor() -> Outcome {
     init.recv_within::<()>("a pong after SIGTERM from an ancestor", ANSWER_WITHIN)?;
     init.send("the end", &false)?;
     init.join()
+}
+
+/// init of a new namespace P creates a child in a newer namespace Q with pid 1 there and
+/// CHOSEN in P; the child reports its NSpid and waits; CHOSEN is then taken in P.
+fn clone3_set_tid_per_level() -> Outcome {
+    const CHOSEN: libc::pid_t = 300;
+    spawn(Spawn::clone(&[Kind::Pid]), |_| {
+        let (report_r, report_w) = nix::unistd::pipe().setup("a pipe from the child")?;
+        let (hold_r, hold_w) = nix::unistd::pipe().setup("a pipe that holds the child")?;
+        let child =
+            raw_clone3_set_tid(libc::CLONE_NEWPID as u64, &[1, CHOSEN]).at(&format!("clone3(CLONE_NEWPID, set_tid [1, {CHOSEN}])"))?;
+        if child == 0 {
+            drop((report_r, hold_w));
+            let line: String = nspid("self").map(|levels| levels.iter().map(|l| format!("{l} ")).collect()).unwrap_or_default();
+            let _ = std::fs::File::from(report_w).write_all(line.as_bytes());
+            let _ = std::fs::File::from(hold_r).read(&mut [0u8]);
+            // SAFETY: leaves the child at once, running no destructor or atexit handler a second time.
+            unsafe { libc::_exit(0) }
+        }
+        drop((report_w, hold_r));
+        let mut levels = String::new();
+        std::fs::File::from(report_r).read_to_string(&mut levels).setup("reading the child's NSpid")?;
+        let taken = raw_clone3_set_tid(0, &[CHOSEN]).map(|pid| {
+            if pid == 0 {
+                // SAFETY: a child that should not exist leaves at once.
+                unsafe { libc::_exit(0) }
+            }
+        });
+        drop(hold_w);
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(child), None);
+        let levels: Vec<&str> = levels.split_whitespace().collect();
+        let inner_two = levels[levels.len().saturating_sub(2)..].join(" ");
+        expect_eq("the child's pids in P and Q (the last two of its NSpid)", format!("{CHOSEN} 1"), inner_two)?;
+        expect_errno(&format!("clone3 with set_tid [{CHOSEN}] while {CHOSEN} is in use"), Errno::EEXIST, taken)
+    })?
+    .join()
 }
 
 /// init blocks SIGUSR1 (a blocked signal is queued even for init, which ignores unhandled ones)

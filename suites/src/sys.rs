@@ -63,7 +63,8 @@ pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER0, include/uapi/linux/sched.h).
+/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER1, include/uapi/linux/sched.h).
+/// Kernels before 5.5 accept the longer struct as long as set_tid and set_tid_size are zero.
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -75,13 +76,28 @@ struct CloneArgs {
     stack: u64,
     stack_size: u64,
     tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
 }
 
 /// clone3(2) (Linux 5.3) with fork semantics: 0 in the child, its pid in the parent. For flags
 /// clone(2) cannot carry (CLONE_NEWTIME is a CSIGNAL bit there).
 pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
-    let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
-    // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, as fork does.
+    raw_clone3_set_tid(flags, &[])
+}
+
+/// clone3(2) choosing the child's pid per PID namespace level, innermost first (set_tid,
+/// Linux 5.5).
+pub fn raw_clone3_set_tid(flags: u64, set_tid: &[libc::pid_t]) -> Result<libc::pid_t, Errno> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: if set_tid.is_empty() { 0 } else { set_tid.as_ptr() as u64 },
+        set_tid_size: set_tid.len() as u64,
+        ..Default::default()
+    };
+    // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, as
+    // fork does; set_tid points to set_tid_size live pids.
     errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) }).map(|pid| pid as libc::pid_t)
 }
 
