@@ -3,7 +3,8 @@
 //!
 //! unshare(CLONE_NEWTIME) leaves the caller in its time namespace: the new one is for its
 //! children (/proc/self/ns/time_for_children). Its offsets are written to
-//! /proc/self/timens_offsets before the first child enters, which freezes them.
+//! /proc/self/timens_offsets before the first child enters, which freezes them. Absolute
+//! times given to sleeps and timers on those clocks are read on the namespace's clock.
 
 use crate::fixture::enter_for_children;
 use crate::sys::{own_ns, write_file};
@@ -13,10 +14,11 @@ use nix::unistd::Pid;
 use nsconform_harness::host::facts;
 use nsconform_harness::process::creation_error;
 use nsconform_harness::userns::become_root;
-use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 pub const CHECKS: &[Check] = &[
     Check::new(
@@ -39,6 +41,41 @@ pub const CHECKS: &[Check] = &[
         "time_namespaces(7): only CLOCK_MONOTONIC and CLOCK_BOOTTIME are virtualised; posix_get_realtime_timespec() in kernel/time/posix-timers.c",
         &[Need::Kind(Kind::Time)],
         || in_new_namespace(|| child_sees_shift(REALTIME, 0)),
+    ),
+    Check::new(
+        "time.clock-nanosleep-abstime-offset",
+        "clock_nanosleep(TIMER_ABSTIME) on CLOCK_MONOTONIC and CLOCK_BOOTTIME in a time namespace takes the time on the namespace's clock: it returns once that clock reaches it, neither at once nor the offset later",
+        "clock_nanosleep(2), time_namespaces(7); timens_ktime_to_host() in include/linux/time_namespace.h and do_timens_ktime_to_host() in kernel/time/namespace.c, called by common_nsleep_timens() in kernel/time/posix-timers.c and clock_nanosleep() in kernel/time/posix-stubs.c",
+        &[Need::Kind(Kind::Time)],
+        || in_new_namespace(clock_nanosleep_abstime_offset),
+    ),
+    Check::new(
+        "time.timerfd-abstime-offset",
+        "timerfd_settime(TFD_TIMER_ABSTIME) on CLOCK_MONOTONIC and CLOCK_BOOTTIME in a time namespace takes the time on the namespace's clock: timerfd_gettime gives the time left to it, and the timer fires once that clock reaches it",
+        "timerfd_create(2), time_namespaces(7); timerfd_setup() in fs/timerfd.c converts through timens_ktime_to_host(); timerfd_gettime() reports hrtimer_expires_remaining_adjusted()",
+        &[Need::Kind(Kind::Time), Need::Probe(TIMERFD)],
+        || in_new_namespace(timerfd_abstime_offset),
+    ),
+    Check::new(
+        "time.timer-settime-abstime-offset",
+        "timer_settime(TIMER_ABSTIME) of a POSIX timer on CLOCK_MONOTONIC and CLOCK_BOOTTIME in a time namespace takes the time on the namespace's clock: timer_gettime gives the time left to it",
+        "timer_settime(2), time_namespaces(7); common_timer_set() in kernel/time/posix-timers.c converts through timens_ktime_to_host(); common_timer_get() reports the time left",
+        &[Need::Kind(Kind::Time), Need::Probe(POSIX_TIMERS)],
+        || in_new_namespace(timer_settime_abstime_offset),
+    ),
+    Check::new(
+        "time.sysinfo-uptime-offset",
+        "sysinfo(2) in a time namespace reports an uptime shifted by its boottime offset",
+        "sysinfo(2), time_namespaces(7); do_sysinfo() in kernel/sys.c: ktime_get_boottime_ts64() then timens_add_boottime(), seconds rounded up",
+        &[Need::Kind(Kind::Time)],
+        || in_new_namespace(sysinfo_uptime_offset),
+    ),
+    Check::new(
+        "time.setns-switches-clocks",
+        "setns into a time namespace shifts the caller's own CLOCK_MONOTONIC and CLOCK_BOOTTIME (vDSO and system call) by that namespace's offsets at once, and setns into another by the other's",
+        "setns(2), time_namespaces(7); timens_install() in kernel/time/namespace.c sets nsproxy->time_ns; commit_nsset() in kernel/nsproxy.c calls timens_commit(), which maps the namespace's vDSO page (timens_set_vvar_page(), vdso_join_timens())",
+        &[Need::Kind(Kind::Time)],
+        setns_switches_clocks,
     ),
     Check::new(
         "time.child-namespace-inherits-offsets",
@@ -263,6 +300,278 @@ fn child_namespace_inherits_offsets() -> Outcome {
         })?
         .join()
     })
+}
+
+/// The clocks timers may be set on in a time namespace, with the offset `in_new_namespace`
+/// gives each.
+const TIMER_CLOCKS: [(Clock, i64); 2] = [
+    (Clock { id: libc::CLOCK_MONOTONIC, name: "CLOCK_MONOTONIC" }, MONOTONIC_OFFSET),
+    (Clock { id: libc::CLOCK_BOOTTIME, name: "CLOCK_BOOTTIME" }, BOOTTIME_OFFSET),
+];
+/// How far ahead of the namespace's clock the timers are set.
+const TIMER_DELAY: i64 = 25_000_000;
+/// How long a timer 25 ms ahead may take to fire, however slow the machine: one set on the
+/// host's clock instead would fire days later.
+const WAKE_LIMIT: Duration = Duration::from_secs(2);
+
+fn timespec(ns: i64) -> libc::timespec {
+    libc::timespec { tv_sec: ns / NSEC_PER_SEC, tv_nsec: ns % NSEC_PER_SEC }
+}
+
+fn nanos(ts: &libc::timespec) -> i64 {
+    ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec
+}
+
+/// A need of the timer checks: the system call exists (the minimal configs leave out
+/// CONFIG_TIMERFD and CONFIG_POSIX_TIMERS). Only ENOSYS says it does not.
+fn probe_enosys(ret: libc::c_int, option: &str) -> Result<(), String> {
+    match Errno::result(ret) {
+        Err(Errno::ENOSYS) => Err(format!("ENOSYS: the kernel is built without {option}")),
+        _ => Ok(()),
+    }
+}
+
+const TIMERFD: Probe = Probe {
+    what: "timerfd_create(2)",
+    run: || {
+        // SAFETY: a system call with integer arguments; a returned fd is closed at once.
+        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: fd is ours.
+            unsafe { libc::close(fd) };
+        }
+        probe_enosys(fd, "CONFIG_TIMERFD")
+    },
+};
+
+const POSIX_TIMERS: Probe = Probe {
+    what: "timer_create(2)",
+    run: || {
+        let (ret, timer) = posix_timer_create(libc::CLOCK_MONOTONIC);
+        if ret == 0 {
+            // SAFETY: deletes the timer just created.
+            unsafe { libc::timer_delete(timer) };
+        }
+        probe_enosys(ret, "CONFIG_POSIX_TIMERS")
+    },
+};
+
+/// timer_create(2) of a timer that never notifies (SIGEV_NONE): the call's result and the
+/// timer, for the caller to delete.
+fn posix_timer_create(clock: libc::clockid_t) -> (libc::c_int, libc::timer_t) {
+    // SAFETY: an all-zero sigevent is a valid value, then made SIGEV_NONE.
+    let mut event: libc::sigevent = unsafe { std::mem::zeroed() };
+    event.sigev_notify = libc::SIGEV_NONE;
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: event and timer are live values of the types timer_create expects.
+    let ret = unsafe { libc::timer_create(clock, &mut event, &mut timer) };
+    (ret, timer)
+}
+
+/// Fails unless the time left on a timer armed at `start + TIMER_DELAY` on the namespace's
+/// clock, as the kernel reported it before the clock read `read_at`, is TIMER_DELAY less
+/// what passed: not days more (the time taken as the host's) and not nothing (converted twice).
+fn expect_time_left(what: &str, start: i64, read_at: i64, left: i64) -> Outcome {
+    let low = start + TIMER_DELAY - read_at;
+    expect_that(
+        what,
+        (low..=TIMER_DELAY).contains(&left),
+        format!("between {low} and {TIMER_DELAY} ns (armed at the namespace's clock + {TIMER_DELAY} ns)"),
+        format!("{left} ns"),
+    )
+}
+
+/// Fails unless the namespace's clock read `end` once the timer fired or the sleep ended,
+/// at least the absolute time asked for.
+fn expect_not_early(what: &str, start: i64, end: i64) -> Outcome {
+    let target = start + TIMER_DELAY;
+    expect_that(
+        what,
+        end >= target,
+        format!("at least {target} ns (the absolute time asked for)"),
+        format!("{end} ns, {} ns early", target - end),
+    )
+}
+
+/// Host readings of both timer clocks, through the vDSO.
+fn read_timer_clocks() -> Result<[i64; 2], Stop> {
+    let read = |c: &Clock| read_clock(c.id, false).at(&format!("clock_gettime({})", c.name));
+    Ok([read(&TIMER_CLOCKS[0].0)?, read(&TIMER_CLOCKS[1].0)?])
+}
+
+/// Forks a child into the pending time namespace that runs `timed` on each timer clock and
+/// sends what it measured: first the namespace's clock when it started, which must lie
+/// between this process's readings before and after, shifted by the clock's offset.
+/// `judge` gets the start and the rest. Each answer must come within WAKE_LIMIT.
+fn per_timer_clock(what: &str, timed: fn(Clock) -> Result<Vec<i64>, Stop>, judge: impl Fn(Clock, i64, &[i64]) -> Outcome) -> Outcome {
+    let before = read_timer_clocks()?;
+    let mut child = spawn(Spawn::fork(), move |to_parent| {
+        for (clock, _) in TIMER_CLOCKS {
+            to_parent.send(&format!("{what} on {}", clock.name), &timed(clock)?)?;
+        }
+        Ok(())
+    })?;
+    let mut answers = Vec::new();
+    for (clock, _) in TIMER_CLOCKS {
+        answers.push(child.recv_within::<Vec<i64>>(&format!("{what} on {}", clock.name), WAKE_LIMIT)?);
+    }
+    let after = read_timer_clocks()?;
+    for (i, ((clock, offset), answer)) in TIMER_CLOCKS.into_iter().zip(answers).enumerate() {
+        let (start, rest) = answer.split_first().ok_or_else(|| Stop::broken("decoding the child's answer", "its readings", "none"))?;
+        expect_shifted(&format!("{} read in the namespace", clock.name), before[i], after[i], offset, *start)?;
+        judge(clock, *start, rest)?;
+    }
+    child.join()
+}
+
+fn clock_nanosleep_abstime_offset() -> Outcome {
+    per_timer_clock(
+        "the end of clock_nanosleep(TIMER_ABSTIME) to the namespace's clock + 25 ms",
+        |clock| {
+            let start = read_clock(clock.id, false).at(&format!("clock_gettime({})", clock.name))?;
+            let until = timespec(start + TIMER_DELAY);
+            // SAFETY: until is a live timespec; no remainder is asked for.
+            let ret = unsafe { libc::clock_nanosleep(clock.id, libc::TIMER_ABSTIME, &until, std::ptr::null_mut()) };
+            let end = read_clock(clock.id, false).at(&format!("clock_gettime({})", clock.name))?;
+            Ok(vec![start, ret as i64, end])
+        },
+        |clock, start, r: &[i64]| {
+            let (ret, end) = (r[0], r[1]);
+            expect_eq(&format!("clock_nanosleep({}, TIMER_ABSTIME)", clock.name), Errno::from_raw(0), Errno::from_raw(ret as i32))?;
+            expect_not_early(&format!("{} in the namespace when clock_nanosleep returned", clock.name), start, end)
+        },
+    )
+}
+
+fn timerfd_abstime_offset() -> Outcome {
+    per_timer_clock(
+        "a timerfd armed with TFD_TIMER_ABSTIME at the namespace's clock + 25 ms",
+        |clock| {
+            let step = |call: &str| format!("{call} on {}", clock.name);
+            // SAFETY: a system call with integer arguments; the fd it returns is ours.
+            let fd = Errno::result(unsafe { libc::timerfd_create(clock.id, libc::TFD_CLOEXEC) }).at(&step("timerfd_create"))?;
+            // SAFETY: fd is a new descriptor no one else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let start = read_clock(clock.id, false).at(&step("clock_gettime"))?;
+            let new = libc::itimerspec { it_interval: timespec(0), it_value: timespec(start + TIMER_DELAY) };
+            // SAFETY: new is a live itimerspec; no old value is asked for.
+            Errno::result(unsafe { libc::timerfd_settime(fd.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &new, std::ptr::null_mut()) })
+                .at(&step("timerfd_settime(TFD_TIMER_ABSTIME)"))?;
+            let mut current = libc::itimerspec { it_interval: timespec(0), it_value: timespec(0) };
+            // SAFETY: current is a live itimerspec to fill.
+            Errno::result(unsafe { libc::timerfd_gettime(fd.as_raw_fd(), &mut current) }).at(&step("timerfd_gettime"))?;
+            let read_at = read_clock(clock.id, false).at(&step("clock_gettime"))?;
+            let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: poll is a live pollfd.
+            let ready = Errno::result(unsafe { libc::poll(&mut poll, 1, WAKE_LIMIT.as_millis() as libc::c_int) })
+                .at(&step("poll on the timerfd"))?;
+            let mut count = [0u8; 8];
+            if ready == 1 {
+                nix::unistd::read(&fd, &mut count).at(&step("reading the timerfd"))?;
+            }
+            let expirations = u64::from_ne_bytes(count);
+            let end = read_clock(clock.id, false).at(&step("clock_gettime"))?;
+            Ok(vec![start, nanos(&current.it_value), read_at, ready as i64, expirations as i64, end])
+        },
+        |clock, start, r: &[i64]| {
+            let (left, read_at, ready, expirations, end) = (r[0], r[1], r[2], r[3], r[4]);
+            expect_time_left(&format!("timerfd_gettime's it_value on {} right after arming", clock.name), start, read_at, left)?;
+            expect_eq(&format!("poll on the {} timerfd within {WAKE_LIMIT:?} (1: it fired)", clock.name), 1, ready)?;
+            expect_eq(&format!("the expirations read from the {} timerfd", clock.name), 1, expirations)?;
+            expect_not_early(&format!("{} in the namespace once the timerfd fired", clock.name), start, end)
+        },
+    )
+}
+
+fn timer_settime_abstime_offset() -> Outcome {
+    per_timer_clock(
+        "a POSIX timer armed with TIMER_ABSTIME at the namespace's clock + 25 ms",
+        |clock| {
+            let step = |call: &str| format!("{call} on {}", clock.name);
+            let (ret, timer) = posix_timer_create(clock.id);
+            Errno::result(ret).at(&step("timer_create(SIGEV_NONE)"))?;
+            let start = read_clock(clock.id, false).at(&step("clock_gettime"))?;
+            let new = libc::itimerspec { it_interval: timespec(0), it_value: timespec(start + TIMER_DELAY) };
+            // SAFETY: timer is the live timer created above; new is a live itimerspec.
+            Errno::result(unsafe { libc::timer_settime(timer, libc::TIMER_ABSTIME, &new, std::ptr::null_mut()) })
+                .at(&step("timer_settime(TIMER_ABSTIME)"))?;
+            let mut current = libc::itimerspec { it_interval: timespec(0), it_value: timespec(0) };
+            // SAFETY: current is a live itimerspec to fill.
+            Errno::result(unsafe { libc::timer_gettime(timer, &mut current) }).at(&step("timer_gettime"))?;
+            let read_at = read_clock(clock.id, false).at(&step("clock_gettime"))?;
+            // SAFETY: deletes the timer created above, used no more.
+            unsafe { libc::timer_delete(timer) };
+            Ok(vec![start, nanos(&current.it_value), read_at])
+        },
+        |clock, start, r: &[i64]| {
+            let (left, read_at) = (r[0], r[1]);
+            expect_time_left(&format!("timer_gettime's it_value on {} right after arming", clock.name), start, read_at, left)
+        },
+    )
+}
+
+fn sysinfo_uptime_offset() -> Outcome {
+    let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+    let mut child = spawn(Spawn::fork(), |to_parent| {
+        // SAFETY: an all-zero sysinfo is a valid value for sysinfo(2) to fill.
+        let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a live struct sysinfo.
+        Errno::result(unsafe { libc::sysinfo(&mut info) }).at("sysinfo")?;
+        to_parent.send("its sysinfo uptime", &(info.uptime as i64))
+    })?;
+    let uptime = child.recv::<i64>("its sysinfo uptime")?;
+    let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
+    // The kernel rounds the seconds up.
+    let (low, high) = (before / NSEC_PER_SEC + BOOTTIME_OFFSET, (after + NSEC_PER_SEC - 1) / NSEC_PER_SEC + BOOTTIME_OFFSET);
+    expect_that(
+        "sysinfo's uptime read in the namespace",
+        (low..=high).contains(&uptime),
+        format!("between {low} and {high} s (CLOCK_BOOTTIME outside, plus the {BOOTTIME_OFFSET} s offset)"),
+        format!("{uptime} s"),
+    )?;
+    child.join()
+}
+
+/// The offsets of the second namespace the setns check joins (the first has the usual ones).
+const SECOND_MONOTONIC_OFFSET: i64 = 3 * 86_400;
+const SECOND_BOOTTIME_OFFSET: i64 = 5 * 86_400;
+
+fn setns_switches_clocks() -> Outcome {
+    let clocks = [TIMER_CLOCKS[0].0, TIMER_CLOCKS[1].0];
+    let before = read_all(&clocks)?;
+    let mut child = spawn(Spawn::fork(), move |to_parent| {
+        // Two namespaces of this process's making, each with its offsets, joined in turn.
+        let mut joined = Vec::new();
+        for (monotonic, boottime) in [(MONOTONIC_OFFSET, BOOTTIME_OFFSET), (SECOND_MONOTONIC_OFFSET, SECOND_BOOTTIME_OFFSET)] {
+            enter_for_children()?;
+            set_offsets(monotonic, boottime)?;
+            joined.push(std::fs::File::open("/proc/self/ns/time_for_children").at("opening /proc/self/ns/time_for_children")?);
+        }
+        let mut readings = Vec::new();
+        for (i, ns) in joined.iter().enumerate() {
+            nix::sched::setns(ns, nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+                .at(&format!("setns into the namespace {} created", ["first", "second"][i]))?;
+            readings.push(read_all(&clocks)?);
+        }
+        to_parent.send("its clocks after each setns", &readings)
+    })?;
+    let readings = child.recv::<Vec<Vec<[i64; 2]>>>("its clocks after each setns")?;
+    let after = read_all(&clocks)?;
+    let offsets = [[MONOTONIC_OFFSET, BOOTTIME_OFFSET], [SECOND_MONOTONIC_OFFSET, SECOND_BOOTTIME_OFFSET]];
+    for (n, inside) in readings.iter().enumerate() {
+        for (i, clock) in clocks.iter().enumerate() {
+            for (k, how) in ["clock_gettime (vDSO)", "the clock_gettime system call"].iter().enumerate() {
+                expect_shifted(
+                    &format!("{} read through {how} after setns into the {} namespace", clock.name, ["first", "second"][n]),
+                    before[i][0],
+                    after[i][1],
+                    offsets[n][i],
+                    inside[i][k],
+                )?;
+            }
+        }
+    }
+    child.join()
 }
 
 fn offsets_frozen_after_first_entry() -> Outcome {
