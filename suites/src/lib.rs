@@ -11,6 +11,7 @@ mod netlink;
 mod ns_ioctl;
 pub mod nsfs;
 pub mod pid;
+mod pidfd;
 mod scratch;
 mod sys;
 pub mod time;

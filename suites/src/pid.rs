@@ -2,6 +2,7 @@
 //! reparenting, unshare semantics and nesting limits (pid_namespaces(7)).
 
 use crate::disabled::refused_when_configured_out;
+use crate::pidfd::fdinfo_pids;
 use crate::sys::{
     captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, write_sysctl,
 };
@@ -171,6 +172,20 @@ pub const CHECKS: &[Check] = &[
         "proc(5) mount options; proc_get_tree() in fs/proc/root.c gives every mount its own superblock (get_tree_nodev) since 5.8; proc_show_options() in fs/proc/inode.c",
         &[Need::Kernel(5, 8), Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
         procfs_options_per_mount,
+    ),
+    Check::new(
+        "pid.pidfd-fdinfo-in-readers-namespace",
+        "The Pid and NSpid lines of a pidfd's fdinfo number the process in the PID namespace of the procfs they are read through: from the parent its pid there, and NSpid down to its own namespace (\"1234 1\"); 1 inside; a single 0 in a sibling namespace where it is not visible; a zombie keeps its pid, a reaped process reads -1",
+        "proc(5) /proc/pid/fdinfo (pidfd); pidfd_show_fdinfo() in kernel/fork.c (fs/pidfs.c from 6.9): pid_nr_ns() in proc_pid_ns() of the procfs, -1 once !pid_has_task()",
+        &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        pidfd_fdinfo_in_readers_namespace,
+    ),
+    Check::new(
+        "pid.pidfd-get-info-in-callers-namespace",
+        "PIDFD_GET_INFO gives pid, tgid and ppid as the caller's PID namespace numbers them: the outer pid and the caller as parent from the parent namespace, 1 and 0 for init from inside, and ESRCH (EREMOTE from 7.0) from a sibling namespace where the process is not visible",
+        "include/uapi/linux/pidfd.h PIDFD_GET_INFO (Linux 6.13, probed); pidfd_info() in fs/pidfs.c: task_pid_vnr(), task_tgid_vnr(), task_ppid_nr_ns(task, NULL); ESRCH, or EREMOTE since ab89060fbc92, when !pid_in_current_pidns()",
+        &[Need::Kind(Kind::Pid), Need::Probe(crate::pidfd::GET_INFO_PROBE)],
+        pidfd_get_info_in_callers_namespace,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("pid.create-without-cap-sys-admin-eperm", Kind::Pid),
     refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
@@ -617,4 +632,75 @@ fn procfs_options_per_mount() -> Outcome {
         Ok(())
     })?
     .join()
+}
+
+/// A process that mounts a procfs of its new PID namespace (in a new mount namespace) and runs `body`.
+fn with_own_procfs(body: impl FnOnce(&Parent) -> Outcome) -> Result<nsconform_harness::Child, Stop> {
+    spawn(Spawn::clone(&[Kind::Pid, Kind::Mnt]), |to_parent| {
+        mount_proc("/proc", None)?;
+        body(to_parent)
+    })
+}
+
+fn pidfd_fdinfo_in_readers_namespace() -> Outcome {
+    // The target reads the fdinfo of its own pidfd through the procfs of its namespace.
+    let mut target = with_own_procfs(|to_parent| {
+        let own = pidfd_open(getpid().as_raw()).at("pidfd_open of itself")?;
+        to_parent.send("its own pidfd's Pid and NSpid", &fdinfo_pids(&own)?)?;
+        idle(to_parent)
+    })?;
+    let inside = target.recv::<(i32, Vec<i32>)>("its own pidfd's Pid and NSpid")?;
+    expect_eq("(Pid, NSpid) of a pidfd of PID 1, read inside its namespace", (1, vec![1]), inside)?;
+    let pid = target.pid().as_raw();
+    let pidfd = pidfd_open(pid).at("pidfd_open of the child")?;
+    expect_eq("(Pid, NSpid) of a pidfd of the child, read by its parent", (pid, vec![pid, 1]), fdinfo_pids(&pidfd)?)?;
+    // The sibling inherits the pidfd; the target is not visible from its PID namespace.
+    with_own_procfs(|_| {
+        expect_eq(
+            "(Pid, NSpid) of the same pidfd read in a sibling PID namespace, where the child is not visible",
+            (0, vec![0]),
+            fdinfo_pids(&pidfd)?,
+        )
+    })?
+    .join()?;
+    target.send("the order to exit", &())?;
+    crate::sys::peek_exit(pid).at("waitid(WEXITED | WNOWAIT) on the child")?;
+    expect_eq("(Pid, NSpid) of the pidfd of the child, a zombie not yet reaped", (pid, vec![pid, 1]), fdinfo_pids(&pidfd)?)?;
+    target.join()?;
+    expect_eq("(Pid, NSpid) of the pidfd of the child once reaped", (-1, vec![-1]), fdinfo_pids(&pidfd)?)
+}
+
+fn pidfd_get_info_in_callers_namespace() -> Outcome {
+    use crate::pidfd::get_info;
+    let me = getpid().as_raw() as u32;
+    let mut init = spawn(Spawn::clone(&[Kind::Pid]), |to_parent| {
+        let own = pidfd_open(1).at("pidfd_open(1) inside")?;
+        expect_eq("PIDFD_GET_INFO (pid, tgid, ppid) of init, from inside its namespace", Ok((1, 1, 0)), get_info(&own))?;
+        let second = spawn(Spawn::fork(), idle)?;
+        let pid = second.pid().as_raw() as u32;
+        let pidfd = pidfd_open(second.pid().as_raw()).at("pidfd_open of init's child")?;
+        expect_eq("PIDFD_GET_INFO (pid, tgid, ppid) of init's child, from inside", Ok((pid, pid, 1)), get_info(&pidfd))?;
+        second.send("the order to exit", &())?;
+        second.join()?;
+        to_parent.sync("its readings")?;
+        idle(to_parent)
+    })?;
+    init.sync("its readings")?;
+    let outer = init.pid().as_raw() as u32;
+    let pidfd = pidfd_open(init.pid().as_raw()).at("pidfd_open of the child")?;
+    expect_eq("PIDFD_GET_INFO (pid, tgid, ppid) of the child, from its parent's namespace", Ok((outer, outer, me)), get_info(&pidfd))?;
+    // ESRCH until ab89060fbc92 ("pidfs: return -EREMOTE when PIDFD_GET_INFO is called on
+    // another ns", 7.0, in stable 6.18 and 6.19) told it apart from a reaped process.
+    spawn(Spawn::clone(&[Kind::Pid]), |_| {
+        let answer = get_info(&pidfd);
+        expect_that(
+            "PIDFD_GET_INFO on the inherited pidfd of the child, from a sibling PID namespace where it is not visible",
+            matches!(answer, Err(Errno::ESRCH | Errno::EREMOTE)),
+            "ESRCH (EREMOTE from 7.0 and stable 6.18)",
+            format!("{answer:?}"),
+        )
+    })?
+    .join()?;
+    init.send("the order to exit", &())?;
+    init.join()
 }

@@ -2,7 +2,7 @@
 
 use super::{configured_kinds, entry, open_ns, spawn_ready, spawn_user_namespace, unshare_and_populate};
 use crate::ns_ioctl::*;
-use crate::sys::{fd_inode, idle, own_ns};
+use crate::sys::{fd_inode, idle, own_ns, pidfd_open};
 use nix::errno::Errno;
 use nsconform_harness::{expect_eq, expect_errno, expect_ne, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::fs::File;
@@ -84,6 +84,13 @@ pub const CHECKS: &[Check] = &[
         "include/uapi/linux/nsfs.h NS_GET_ID (present in 6.18, though listed for 7.0: probed); ns_ioctl() in fs/nsfs.c returns ns->ns_id",
         &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::User), Need::Probe(Probe { what: "NS_GET_ID", run: || probe_ioctl(NS_GET_ID, "mnt") })],
         ioctl_get_id,
+    ),
+    Check::new(
+        "nsfs.pidfd-get-namespace-ioctls",
+        "PIDFD_GET_*_NAMESPACE on the pidfd of a process that created a namespace of every kind gives an fd of its namespace of each kind (pid and time: its own and its children's), the inode of its /proc/PID/ns entry; EOPNOTSUPP for a kind not built in; ESRCH once it is reaped",
+        "include/uapi/linux/pidfd.h PIDFD_GET_*_NAMESPACE (Linux 6.11, probed); pidfd_ioctl() in fs/pidfs.c: the task's nsproxy (pid_ns_for_children, time_ns_for_children), task_active_pid_ns(), its cred's user_ns; -EOPNOTSUPP when !IS_ENABLED(CONFIG_*_NS)",
+        &[Need::KindsWhereConfigured(&Kind::ALL), Need::Kind(Kind::User), Need::Probe(crate::pidfd::GET_NAMESPACE_PROBE)],
+        pidfd_get_namespace_ioctls,
     ),
 ];
 
@@ -256,4 +263,29 @@ fn ioctl_get_id() -> Outcome {
     }
     owner.send("the order to exit", &())?;
     owner.join()
+}
+
+fn pidfd_get_namespace_ioctls() -> Outcome {
+    use crate::pidfd::{get_namespace, NAMESPACE_REQUESTS, PIDFD_GET_MNT_NAMESPACE};
+    let owner = spawn_all_new()?;
+    let pid = owner.pid();
+    let pidfd = pidfd_open(pid.as_raw()).at("pidfd_open of the process in new namespaces")?;
+    let configured = configured_kinds();
+    for (name, request, kind, entry) in NAMESPACE_REQUESTS {
+        let answer = get_namespace(&pidfd, request);
+        if !configured.contains(&kind) {
+            expect_errno(&format!("{name} on a kernel without {kind} namespaces"), Errno::EOPNOTSUPP, answer.map(drop))?;
+            continue;
+        }
+        let ns = answer.at(&format!("{name} on the pidfd of the process in new namespaces"))?;
+        let expected = fd_inode(&open_ns(pid, entry)?)?;
+        expect_eq(&format!("the inode of the fd {name} gives vs /proc/PID/ns/{entry} of the process"), expected, fd_inode(&ns)?)?;
+    }
+    owner.send("the order to exit", &())?;
+    owner.join()?;
+    expect_errno(
+        "PIDFD_GET_MNT_NAMESPACE on the pidfd of a reaped process",
+        Errno::ESRCH,
+        get_namespace(&pidfd, PIDFD_GET_MNT_NAMESPACE).map(drop),
+    )
 }

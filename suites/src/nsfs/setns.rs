@@ -1,6 +1,9 @@
 //! setns(2) through namespace files and pidfds: the arguments it takes and each kind's rules for joining.
 
-use super::{configured_kinds, entry, for_each_kind, join_new_namespace, open_ns, setns, spawn_ready, spawn_user_namespace, KEPT_HOSTNAME};
+use super::{
+    configured_kinds, entry, for_each_kind, join_new_namespace, open_ns, setns, spawn_ready, spawn_user_namespace, unshare_and_populate,
+    KEPT_HOSTNAME,
+};
 use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::sys::{dev_ino, errno_result, fd_inode, idle, outer_pid, own_ns, pidfd_open, set_effective_cap, with_second_thread, FsSibling};
 use nix::errno::Errno;
@@ -87,6 +90,18 @@ pub const CHECKS: &[Check] = &[
         "setns(2) ERRORS; userns_install() in kernel/user_namespace.c: user_ns == current_user_ns()",
         &[Need::Kernel(5, 8), Need::Config("CONFIG_USER_NS")],
         setns_own_user_namespace_einval,
+    ),
+    Check::new(
+        "nsfs.setns-pidfd-user-grants-the-rest",
+        "A process without capabilities joins, in one setns(pidfd, CLONE_NEWUSER | every other kind), a user namespace its uid owns and the namespaces of every kind it owns: the user namespace is joined first and its capabilities count for the rest; the same call without CLONE_NEWUSER gives EPERM and joins nothing",
+        "setns(2) pidfd (Linux 5.8); validate_nsset() in kernel/nsproxy.c installs the user namespace before the other kinds, whose install ops check ns_capable(nsset->cred->user_ns, CAP_SYS_ADMIN)",
+        &[
+            Need::Kernel(5, 8),
+            Need::KindsWhereConfigured(&Kind::ALL),
+            Need::Kind(Kind::User),
+            Need::Probe(CREATOR_WITHOUT_CAPABILITIES),
+        ],
+        setns_pidfd_user_grants_the_rest,
     ),
     Check::new(
         "nsfs.setns-user-multithreaded-einval",
@@ -277,6 +292,48 @@ fn setns_own_user_namespace_einval() -> Outcome {
     .join()?;
     sibling.send("the order to exit", &())?;
     sibling.join()
+}
+
+fn setns_pidfd_user_grants_the_rest() -> Outcome {
+    without_capabilities(|| {
+        let uid = nix::unistd::geteuid();
+        let kinds = configured_kinds();
+        let others: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::User).collect();
+        // The target: the first child of a process that unshared every other kind in a new
+        // user namespace, so it is in all of them (PID 1 of the new PID namespace).
+        let mut owner = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+            let target = unshare_and_populate(&others)?;
+            to_parent.send("the pid of its child in the new namespaces", &target.pid().as_raw())?;
+            idle(to_parent)?;
+            target.send("the order to exit", &())?;
+            target.join()
+        })?;
+        let target = owner.recv::<i32>("the pid of its child in the new namespaces")?;
+        let inodes: Vec<(Kind, u64)> =
+            kinds.iter().map(|k| Ok((*k, fd_inode(&open_ns(target, k.name())?)?))).collect::<Result<_, Stop>>()?;
+        let pidfd = pidfd_open(target).at("pidfd_open of the process in the new namespaces")?;
+        let without_user = nsconform_harness::kind::flags_of(&others);
+        spawn(Spawn::fork(), |_| {
+            let before: Vec<u64> = kinds.iter().map(|k| own_ns(entry(*k))).collect::<Result<_, _>>()?;
+            let names: Vec<&str> = others.iter().map(|k| k.flag_name()).collect();
+            expect_errno(
+                &format!("setns(pidfd, {}) by uid {uid} without CAP_SYS_ADMIN", names.join(" | ")),
+                Errno::EPERM,
+                setns(&pidfd, without_user),
+            )?;
+            let after: Vec<u64> = kinds.iter().map(|k| own_ns(entry(*k))).collect::<Result<_, _>>()?;
+            expect_eq("/proc/self/ns entries after the refused setns (every configured kind)", before, after)?;
+            setns(&pidfd, without_user | libc::CLONE_NEWUSER)
+                .at(&format!("setns(pidfd, CLONE_NEWUSER | {}) by uid {uid}, owner of the user namespace", names.join(" | ")))?;
+            for (kind, inode) in &inodes {
+                expect_eq(&format!("/proc/self/ns/{} after setns", entry(*kind)), *inode, own_ns(entry(*kind))?)?;
+            }
+            Ok(())
+        })?
+        .join()?;
+        owner.send("the order to exit", &())?;
+        owner.join()
+    })
 }
 
 fn setns_user_multithreaded_einval() -> Outcome {
