@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 runs=${1:-20}
 shift || true
 cargo build --release --quiet --bin nsconform
-bin=target/release/nsconform
+bin=${CARGO_TARGET_DIR:-target}/release/nsconform
 "$bin" run -q "$@" >/dev/null || { echo "the run itself failed; fix that first" >&2; exit 1; }
 # Prints "min median max" of RUNS runs of `nsconform run -q ARGS...`.
 measure() {

@@ -10,7 +10,7 @@ command -v jq >/dev/null || { echo "this benchmark reads mutants.json with jq (a
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--only 01,02,03,04,05)
 cargo build --release --quiet --bin nsconform
-bin=target/release/nsconform
+bin=${CARGO_TARGET_DIR:-target}/release/nsconform
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$bin" mutants "${args[@]}" --list >/dev/null   # bad input fails here, before any build

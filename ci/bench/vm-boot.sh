@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 kernels=("$@")
 [ ${#kernels[@]} -gt 0 ] || kernels=(debian:5.10 debian:6.1 debian:6.12 debian:7.2)
 cargo build --release --quiet --bin nsconform
-bin=target/release/nsconform
+bin=${CARGO_TARGET_DIR:-target}/release/nsconform
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 bare_check=cgroup.flag-ignored-when-configured-out
