@@ -4,7 +4,8 @@
 use crate::disabled::refused_when_configured_out;
 use crate::pidfd::fdinfo_pids;
 use crate::sys::{
-    captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, write_sysctl,
+    captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, read_sysctl,
+    write_sysctl,
 };
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
@@ -102,6 +103,13 @@ pub const CHECKS: &[Check] = &[
         "clone3(2) set_tid (Linux 5.5); alloc_pid() in kernel/pid.c takes set_tid[ns->level - i] for level i, EEXIST when idr_alloc finds it taken",
         &[Need::Kind(Kind::Pid), Need::Kernel(5, 5)],
         clone3_set_tid_per_level,
+    ),
+    Check::new(
+        "pid.ns-last-pid-per-namespace",
+        "/proc/sys/kernel/ns_last_pid reads and sets the last pid of the reader's own PID namespace: 2 after a new namespace's init forked once; after writing 499 the next child is 500",
+        "pid_namespaces(7) /proc/sys/kernel/ns_last_pid (Linux 3.3); pid_ns_ctl_handler() in kernel/pid_namespace.c works on task_active_pid_ns(current)",
+        &[Need::Kind(Kind::Pid)],
+        ns_last_pid_per_namespace,
     ),
     Check::new(
         "pid.fork-into-dead-namespace-enomem",
@@ -256,6 +264,23 @@ fn init_ignores_sigterm_from_ancestor() -> Outcome {
     init.recv_within::<()>("a pong after SIGTERM from an ancestor", ANSWER_WITHIN)?;
     init.send("the end", &false)?;
     init.join()
+}
+
+fn ns_last_pid_per_namespace() -> Outcome {
+    const NS_LAST_PID: &str = "/proc/sys/kernel/ns_last_pid";
+    let fork_once = || -> Result<i32, Stop> {
+        let child = spawn(Spawn::fork(), |_| Ok(()))?;
+        let pid = child.pid().as_raw();
+        child.join().map(|_| pid)
+    };
+    spawn(Spawn::clone(&[Kind::Pid]), move |_| {
+        let first = fork_once()?;
+        expect_eq("init's first child in the new namespace", 2, first)?;
+        expect_eq("ns_last_pid read in the new namespace", first.to_string(), read_sysctl(NS_LAST_PID)?)?;
+        write_sysctl(NS_LAST_PID, "499").at("writing 499 to ns_last_pid in the new namespace")?;
+        expect_eq("the pid of the next child after ns_last_pid = 499", 500, fork_once()?)
+    })?
+    .join()
 }
 
 /// init of a new namespace P creates a child in a newer namespace Q with pid 1 there and
