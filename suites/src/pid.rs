@@ -107,8 +107,8 @@ pub const CHECKS: &[Check] = &[
     Check::new(
         "pid.ns-last-pid-per-namespace",
         "/proc/sys/kernel/ns_last_pid reads and sets the last pid of the reader's own PID namespace: 2 after a new namespace's init forked once; after writing 499 the next child is 500",
-        "pid_namespaces(7) /proc/sys/kernel/ns_last_pid (Linux 3.3); pid_ns_ctl_handler() in kernel/pid_namespace.c works on task_active_pid_ns(current)",
-        &[Need::Kind(Kind::Pid)],
+        "pid_namespaces(7) /proc/sys/kernel/ns_last_pid (Linux 3.3); pid_ns_ctl_handler() in kernel/pid_namespace.c works on task_active_pid_ns(current); the sysctl exists only with CONFIG_CHECKPOINT_RESTORE",
+        &[Need::Kind(Kind::Pid), Need::Config("CONFIG_CHECKPOINT_RESTORE")],
         ns_last_pid_per_namespace,
     ),
     Check::new(
