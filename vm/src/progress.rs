@@ -78,6 +78,11 @@ pub enum Progress {
         name: String,
         error: String,
     },
+    /// The kernel panicked before init started: nothing of the suite ran, so the runner boots
+    /// once more (an emulator's flake passes; a kernel that cannot boot panics again).
+    BootingAgain {
+        first_console: PathBuf,
+    },
     ConsoleLog {
         path: PathBuf,
     },
@@ -128,6 +133,9 @@ impl fmt::Display for Progress {
             }
             Progress::InitStarted { kernel, after } => write!(f, "init started on Linux {kernel} after {:.1} s", after.as_secs_f64()),
             Progress::ModuleFailed { name, error } => write!(f, "module {name} did not load: {error}"),
+            Progress::BootingAgain { first_console } => {
+                write!(f, "the kernel panicked before init started (its console log: {}); booting once more", first_console.display())
+            }
             Progress::ConsoleLog { path } => write!(f, "console log: {}", path.display()),
             Progress::Panicked { lines } => {
                 write!(f, "the kernel panicked:")?;
