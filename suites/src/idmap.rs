@@ -31,7 +31,7 @@ pub const CHECKS: &[Check] = &[
     ),
     Check::new(
         "mnt.idmap-refusals-by-userns-fd-and-filesystem",
-        "mount_setattr(MOUNT_ATTR_IDMAP) on a detached copy gives EPERM with the initial user namespace, EINVAL with an fd that is no namespace or a namespace of another kind, and EINVAL for a filesystem without FS_ALLOW_IDMAP (ramfs)",
+        "mount_setattr(MOUNT_ATTR_IDMAP) on a detached copy gives EPERM with the initial user namespace, EINVAL with an fd that is no namespace or a namespace of another kind (mount), and EINVAL for a filesystem without FS_ALLOW_IDMAP (ramfs)",
         "mount_setattr(2) ERRORS; build_mount_idmapped() (init_user_ns: EPERM; !proc_ns_file() or not CLONE_NEWUSER: EINVAL) and can_idmap_mount() (no FS_ALLOW_IDMAP: EINVAL) in fs/namespace.c",
         &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User), Need::InitialAdmin, Need::Probe(MOUNT_SETATTR)],
         idmap_refusals_by_userns_fd_and_filesystem,
@@ -73,7 +73,7 @@ const MOUNT_SETATTR: Probe = Probe {
     },
 };
 
-/// The ids mapped by the user namespace of check A: inside 0..65536 is outside 100000..165536.
+/// The ids mapped by the user namespace of mnt.idmap-mount-maps-owners: inside 0..65536 is outside 100000..165536.
 const BASE: u32 = 100_000;
 const RANGE: u32 = 65_536;
 
@@ -247,8 +247,9 @@ fn idmap_refusals_by_userns_fd_and_filesystem() -> Outcome {
             Errno::EINVAL,
             set_idmap(&tree, plain.as_raw_fd()),
         )?;
-        let uts = File::open("/proc/self/ns/uts").setup("opening /proc/self/ns/uts")?;
-        expect_errno("mount_setattr(MOUNT_ATTR_IDMAP) with a UTS namespace fd", Errno::EINVAL, set_idmap(&tree, uts.as_raw_fd()))?;
+        // A mount namespace fd: the one kind that cannot be configured out.
+        let mnt = File::open("/proc/self/ns/mnt").setup("opening /proc/self/ns/mnt")?;
+        expect_errno("mount_setattr(MOUNT_ATTR_IDMAP) with a mount namespace fd", Errno::EINVAL, set_idmap(&tree, mnt.as_raw_fd()))?;
         let ramfs = open_tree_clone("/tmp/ramfs").at("open_tree(\"/tmp/ramfs\", OPEN_TREE_CLONE)")?;
         expect_errno(
             "mount_setattr(MOUNT_ATTR_IDMAP) of a ramfs copy (no FS_ALLOW_IDMAP) with a user namespace fd",
