@@ -4,6 +4,7 @@
 pub mod cgroup;
 mod disabled;
 mod fixture;
+mod idmap;
 pub mod ipc;
 pub mod mnt;
 pub mod net;
@@ -43,7 +44,7 @@ pub fn sweep_leftovers() {
 }
 
 /// Every check, in catalogue order: kind by kind, and for a kind split into topic modules
-/// (net, nsfs), topic by topic.
+/// (net, nsfs) or with a topic module after it (idmap after mnt), topic by topic.
 pub fn all() -> Vec<Check> {
     [
         uts::CHECKS,
@@ -51,6 +52,7 @@ pub fn all() -> Vec<Check> {
         pid::CHECKS,
         user::CHECKS,
         mnt::CHECKS,
+        idmap::CHECKS,
         net::devices::CHECKS,
         net::sockets::CHECKS,
         net::lifetime::CHECKS,
