@@ -50,7 +50,8 @@ unified diff:
   Subtle: yes|no
 
 Options:
-  --only A,B,...      only the mutants whose file stem is, or contains, one of these
+  --only A,B,...      only these mutants: a number names the mutant with that number (01 is
+                      not 101), other text every mutant whose file stem contains it
   --shard I/N         every Nth mutant of the selection starting with the Ith (1 <= I <= N),
                       for parallel CI jobs
   --mutants DIR       the patches (default ci/mutants)

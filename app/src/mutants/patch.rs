@@ -178,10 +178,19 @@ pub fn select<'a>(mutants: &'a [Mutant], only: &[String]) -> Result<Vec<&'a Muta
     if only.is_empty() {
         return Ok(mutants.iter().collect());
     }
-    if let Some(token) = only.iter().find(|t| !mutants.iter().any(|m| m.name == **t || m.name.contains(t.as_str()))) {
+    if let Some(token) = only.iter().find(|t| !mutants.iter().any(|m| is_named(m, t))) {
         return Err(format!("--only {token:?} names no mutant"));
     }
-    Ok(mutants.iter().filter(|m| only.iter().any(|t| m.name == *t || m.name.contains(t.as_str()))).collect())
+    Ok(mutants.iter().filter(|m| only.iter().any(|t| is_named(m, t))).collect())
+}
+
+/// A number names the mutant with that number (`01` is not `101`); other text, every mutant
+/// whose name contains it.
+fn is_named(m: &Mutant, token: &str) -> bool {
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        return m.name.split('-').next() == Some(token);
+    }
+    m.name == token || m.name.contains(token)
 }
 
 /// Parses `I/N` (1 <= I <= N).
@@ -279,6 +288,11 @@ mod tests {
         assert_eq!(names(select(&mutants, &["02".into()]).unwrap()), ["02-pid-init-killable"]);
         assert_eq!(names(select(&mutants, &["01-uts-hostname-not-copied".into(), "pid".into()]).unwrap()).len(), 2);
         assert_eq!(select(&mutants, &["07".into()]).unwrap_err(), "--only \"07\" names no mutant");
+        assert_eq!(
+            select(&mutants, &["2".into()]).unwrap_err(),
+            "--only \"2\" names no mutant",
+            "a number names its mutant, not 02 or 102"
+        );
         let items: Vec<u32> = (0..10).collect();
         assert_eq!(shard(items.clone(), (1, 4)), [0, 4, 8]);
         assert_eq!(shard(items.clone(), (4, 4)), [3, 7]);
