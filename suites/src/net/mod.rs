@@ -12,6 +12,9 @@ pub mod lifetime;
 pub mod nsid;
 pub mod physical;
 pub mod sockets;
+pub mod sysctls;
+pub mod unix;
+pub mod views;
 
 use crate::netlink::{Link, Rtnl};
 use nix::sched::{setns, CloneFlags};
