@@ -65,7 +65,8 @@ Options:
   --list              print the selected mutants and exit
   --prepare           only build the tree and prove the unmutated kernel green
   --source TARBALL    the kernel source (default /usr/src/linux-source-6.12.tar.xz)
-  --fragment FILE     a config fragment (repeatable; default ci/configs/minimal.config)
+  --fragment FILE     a config fragment (repeatable; default ci/configs/minimal.config and
+                      ci/configs/mutants.config)
   --tree DIR          use DIR for the kernel tree instead of the cache
   --jobs N            make -jN (default: the number of CPUs)
   --deadline SECONDS  a guest run's deadline before it counts as hung (default 120)
@@ -144,6 +145,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if o.fragments.is_empty() {
         o.fragments.push("ci/configs/minimal.config".into());
+        o.fragments.push("ci/configs/mutants.config".into());
     }
     Ok(o)
 }
@@ -502,7 +504,7 @@ mod tests {
         assert_eq!((o.jobs, o.out), (3, PathBuf::from("o")));
         assert_eq!(o.fragments, [PathBuf::from("a.config"), PathBuf::from("b.config")]);
         let d = parse(&[]).unwrap();
-        assert_eq!(d.fragments, [PathBuf::from("ci/configs/minimal.config")]);
+        assert_eq!(d.fragments, [PathBuf::from("ci/configs/minimal.config"), PathBuf::from("ci/configs/mutants.config")]);
         assert_eq!((d.dir, d.out, d.deadline), (PathBuf::from("ci/mutants"), PathBuf::from("nsconform-matrix"), 120));
         assert_eq!(parse(&args("--shard 5/4")).unwrap_err(), "--shard wants I/N with 1 <= I <= N, not \"5/4\"");
         assert_eq!(parse(&args("--frob")).unwrap_err(), "unknown argument \"--frob\"; see nsconform mutants --help");
