@@ -20,7 +20,10 @@ Kernel (default debian:stable, the current Debian stable's cloud kernel):
   --modules DIR            its modules directory (lib/modules/RELEASE)
   --kernel debian:VERSION  Debian's cloud kernel: 5.10, 6.1, 6.12, 7.2, oldstable, stable,
                            testing or unstable, fetched with apt into the cache (never touching
-                           the system's apt state) and reused offline afterwards
+                           the system's apt state; trusted through Debian's archive keyring,
+                           installed as root where missing, e.g. on Ubuntu) and reused offline
+                           afterwards; a version whose suite moved to another kernel line is
+                           an error
   --refresh                ask apt for a newer package instead of reusing the cached one
   --kernel SOURCE --fragment FILE [--fragment FILE...]
                            build SOURCE (a kernel tree or tarball, or source:PATH) from

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub enum Progress {
     /// QEMU is missing and is being installed.
     InstallingQemu,
+    /// Debian's archive keyring is missing (an Ubuntu host): installing it with apt-get.
+    InstallingKeyring,
     /// A Debian kernel fetched before is reused, without network access.
     DebianCached {
         label: String,
@@ -108,6 +110,7 @@ impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Progress::InstallingQemu => write!(f, "installing qemu-system-x86 with apt-get (about 10 s)"),
+            Progress::InstallingKeyring => write!(f, "installing debian-archive-keyring with apt-get, to trust Debian's archive"),
             Progress::DebianCached { label, root } => write!(f, "{label}: using the cached kernel in {}", root.display()),
             Progress::WaitingForFetch { label } => write!(f, "{label}: waiting for another run fetching it"),
             Progress::ReadingPackageLists { label, suite, mirror } => write!(f, "{label}: reading the {suite} package lists from {mirror}"),

@@ -1,6 +1,9 @@
-//! Debian's cloud kernels, fetched with apt into a private cache (its own sources list, lists
-//! and archives), so the system's apt state is never touched. A fetched kernel is reused
-//! without any network access; `--refresh` asks apt for a newer one.
+//! Debian's cloud kernels, fetched with apt into a private cache (its own sources list, lists,
+//! archives and trust), so the system's apt state is never touched. The archive is trusted
+//! through Debian's keyring alone (signed-by), never through the system's keys, so a Debian
+//! host and an Ubuntu host (with debian-archive-keyring, which is installed when missing)
+//! behave alike. A fetched kernel is reused without any network access; `--refresh` asks apt
+//! for a newer one.
 
 use super::Kernel;
 use crate::outcome::Failure;
@@ -9,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MIRROR: &str = "http://deb.debian.org/debian";
+/// Debian's archive keys: package debian-archive-keyring, on Debian and on Ubuntu (universe).
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 const META: &str = "linux-image-cloud-amd64";
 
 /// The Debian suite carrying each kernel line, or a suite alias.
@@ -44,6 +49,8 @@ impl Apt {
             .arg("-oDir::Etc::SourceParts=/dev/null")
             .arg(format!("-oDir::State::Lists={}", d.join("lists").display()))
             .arg(format!("-oDir::Cache={}", d.join("cache").display()))
+            .arg(format!("-oDir::Etc::Trusted={}", d.join("trusted.gpg").display()))
+            .arg(format!("-oDir::Etc::TrustedParts={}", d.join("trusted.gpg.d").display()))
             .arg("-oDebug::NoLocking=1");
         if nix::unistd::geteuid().is_root() {
             cmd.arg("-oAPT::Sandbox::User=root");
@@ -57,7 +64,11 @@ impl Apt {
             .args(args)
             .current_dir(cwd)
             .output()
-            .map_err(|e| Failure::tooling(format!("cannot run {tool} (Debian's apt is needed for debian: kernels): {e}")))?;
+            .map_err(|e| {
+                Failure::tooling(format!(
+                    "cannot run {tool} ({e}): debian: kernels need apt; without it give a kernel image (--kernel PATH) or a kernel source with --fragment"
+                ))
+            })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
@@ -104,13 +115,14 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool, progress: &dyn Fn(Progr
     let _lock = lock(&dir, &label, progress)?;
     if root.exists() && !refresh {
         progress(Progress::DebianCached { label: label.clone(), root: root.clone() });
-        return locate(&root, label);
+        return locate(&root, label).and_then(|k| of_version(version, suite, k));
     }
     let apt = Apt { dir: dir.clone() };
-    for sub in ["lists/partial", "cache/archives/partial", "debs"] {
+    ensure_keyring(progress)?;
+    for sub in ["lists/partial", "cache/archives/partial", "debs", "trusted.gpg.d"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| Failure::tooling(format!("creating {}: {e}", dir.display())))?;
     }
-    std::fs::write(dir.join("sources.list"), format!("deb {MIRROR} {suite} main\n"))
+    std::fs::write(dir.join("sources.list"), format!("deb [signed-by={KEYRING}] {MIRROR} {suite} main\n"))
         .map_err(|e| Failure::tooling(format!("writing the private sources list: {e}")))?;
     progress(Progress::ReadingPackageLists { label: label.clone(), suite: suite.into(), mirror: MIRROR.into() });
     apt.run("apt-get", &["update"], &dir)?;
@@ -134,7 +146,43 @@ pub fn fetch(version: &str, cache: &Path, refresh: bool, progress: &dyn Fn(Progr
     }
     let _ = std::fs::remove_dir_all(&root);
     std::fs::rename(&staging, &root).map_err(|e| Failure::tooling(format!("moving the kernel into the cache: {e}")))?;
-    locate(&root, label)
+    locate(&root, label).and_then(|k| of_version(version, suite, k))
+}
+
+/// Installs Debian's archive keyring where it is missing (an Ubuntu host), as root with apt;
+/// otherwise says what to do.
+fn ensure_keyring(progress: &dyn Fn(Progress)) -> Result<(), Failure> {
+    if Path::new(KEYRING).exists() {
+        return Ok(());
+    }
+    let missing = || format!("{KEYRING} is missing: install the package debian-archive-keyring (on Ubuntu from universe)");
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Failure::tooling(missing()));
+    }
+    progress(Progress::InstallingKeyring);
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends", "debian-archive-keyring"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed && Path::new(KEYRING).exists() {
+        Ok(())
+    } else {
+        Err(Failure::tooling(format!("{}; apt-get could not", missing())))
+    }
+}
+
+/// A kernel line (`7.2`) must be what its suite gave: a suite that moved on to another line
+/// is an error, never a silent substitute.
+fn of_version(version: &str, suite: &str, kernel: Kernel) -> Result<Kernel, Failure> {
+    let numbered = version.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if numbered && !kernel.release.starts_with(&format!("{version}.")) {
+        return Err(Failure::tooling(format!(
+            "debian:{version} asked for Linux {version}, but Debian's {suite} has {}: use debian:{suite} for it, or another version",
+            kernel.release
+        )));
+    }
+    Ok(kernel)
 }
 
 /// Serialises fetches of one suite: parallel runs of a cold cache would share apt's lists.
@@ -185,6 +233,21 @@ mod tests {
     #[case("initramfs-tools", false)]
     fn recognises_versioned_kernel_packages(#[case] name: &str, #[case] versioned: bool) {
         assert_eq!(is_versioned_kernel_package(name), versioned);
+    }
+
+    #[test]
+    fn a_suite_that_moved_to_another_kernel_line_is_an_error() {
+        let kernel =
+            |release: &str| Kernel { label: "debian".into(), image: PathBuf::new(), release: release.into(), config: None, modules: None };
+        assert!(of_version("7.2", "sid", kernel("7.2.13+deb14-cloud-amd64")).is_ok());
+        assert!(of_version("6.1", "bookworm", kernel("6.1.0-50-cloud-amd64")).is_ok());
+        assert!(of_version("unstable", "unstable", kernel("7.3.1+deb14-cloud-amd64")).is_ok());
+        let e = of_version("7.2", "sid", kernel("7.3.1+deb14-cloud-amd64")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "debian:7.2 asked for Linux 7.2, but Debian's sid has 7.3.1+deb14-cloud-amd64: use debian:sid for it, or another version"
+        );
+        assert!(of_version("7.2", "sid", kernel("7.21.0-1-cloud-amd64")).is_err(), "7.21 is not 7.2");
     }
 
     #[test]
