@@ -39,7 +39,7 @@ $NSCONFORM_CACHE, else $XDG_CACHE_HOME/nsconform, else ~/.cache/nsconform, in mu
 committed to git as the clean baseline, configured with make tinyconfig + the fragments
 (merge_config.sh) + olddefconfig, and built in place, keeping the objects. The first build
 takes minutes; afterwards a mutant's rebuild takes seconds. A lock file keeps two runs off
-one tree.
+one tree: a second run waits for the first (or give it --tree DIR).
 
 Patch files: NN-kind-short-name.patch, header lines before a line `---` and a git-style
 unified diff:

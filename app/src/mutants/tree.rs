@@ -260,18 +260,22 @@ fn names(fragments: &[(PathBuf, String)]) -> String {
     fragments.iter().map(|(f, _)| f.display().to_string()).collect::<Vec<_>>().join(" + ")
 }
 
-/// Takes the tree's lock (a sibling file DIR.lock), or says who holds it.
+/// Takes the tree's lock (a sibling file DIR.lock), waiting for another run that holds it.
 fn lock(dir: &Path) -> Result<File, Failure> {
     use std::os::fd::AsRawFd;
     let path = sibling(dir, "lock");
     let file = File::create(&path).map_err(|e| Failure::tooling(format!("{}: {e}", path.display())))?;
     // SAFETY: flock on an fd we own; released when the file is dropped.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Failure::bad_input(format!(
-            "another run is using the kernel tree {} (lock {}); wait for it or give --tree DIR",
+        progress::line(&format!(
+            "waiting for another run using the kernel tree {} (lock {}; --tree DIR avoids it)",
             dir.display(),
             path.display()
-        )));
+        ));
+        // SAFETY: as above, now blocking until the other run releases it.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Failure::tooling(format!("locking {}: {}", path.display(), std::io::Error::last_os_error())));
+        }
     }
     Ok(file)
 }
