@@ -3,14 +3,16 @@
 //!
 //! Showing a cgroup outside the namespace root needs a process in a cgroup other than the
 //! root's. Checks that need one create a scratch cgroup below the check process's own cgroup2
-//! cgroup, move a child into it and remove it before they return, failed or not. Where no
-//! cgroup2 directory is writable (an ordinary user without a delegated cgroup) they SKIP.
+//! cgroup (and child cgroups of it where a check needs siblings), move a child into it and
+//! remove them before they return, failed or not; a run's start sweeps what a killed run left.
+//! Where no cgroup2 directory is writable (an ordinary user without a delegated cgroup) they
+//! SKIP.
 
 use crate::sys::{poll_until, write_file};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::unistd::getpid;
-use nsconform_harness::{expect_eq, expect_that, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
+use nsconform_harness::{expect_eq, expect_that, spawn, unshare, At, Check, Kind, Need, Outcome, Spawn, Stop};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -42,6 +44,20 @@ pub const CHECKS: &[Check] = &[
         "cgroup_namespaces(7); cgroup_get_tree() mounts ns->root_cset's cgroup, cgroup_show_path() in kernel/cgroup/cgroup.c",
         &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt)],
         cgroup2_mount_rooted_at_namespace_root,
+    ),
+    Check::new(
+        "cgroup.setns-changes-view-not-membership",
+        "setns into a cgroup namespace rooted at a child cgroup makes the caller's /proc/self/cgroup relative to that root (\"/..\") while its cgroup membership, read from outside, is unchanged",
+        "cgroup_namespaces(7); setns(2); cgroupns_install() in kernel/cgroup/namespace.c switches nsproxy->cgroup_ns only; proc_cgroup_show() in kernel/cgroup/cgroup.c",
+        &[Need::Kind(Kind::Cgroup)],
+        setns_changes_view_not_membership,
+    ),
+    Check::new(
+        "cgroup.moved-member-reads-sibling-via-dotdot",
+        "A process moved, after creating its cgroup namespace, into a sibling cgroup x of the namespace root reads its own cgroup2 path as \"/../x\"",
+        "cgroup_namespaces(7) (\"../\" entries for each ancestor level); proc_cgroup_show() and cgroup_path_ns_locked() in kernel/cgroup/cgroup.c; kernfs_path_from_node() in fs/kernfs/dir.c",
+        &[Need::Kind(Kind::Cgroup)],
+        moved_member_reads_sibling_via_dotdot,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup),
     // Without CONFIG_CGROUPS the kernel does not refuse CLONE_NEWCGROUP: the copy_cgroup_ns()
@@ -156,6 +172,14 @@ impl Scratch {
         }
     }
 
+    /// Creates the child cgroup `name` of the scratch cgroup, removed with it.
+    fn subgroup(&self, name: &str) -> Result<String, Stop> {
+        let dir = format!("{}/{name}", self.dir);
+        nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .at(&format!("creating the scratch cgroup {dir}"))?;
+        Ok(dir)
+    }
+
     /// Moves the calling process into the scratch cgroup.
     fn enter(dir: &str) -> Outcome {
         write_file(&format!("{dir}/cgroup.procs"), &getpid().to_string()).at(&format!("moving into {dir}"))
@@ -163,11 +187,7 @@ impl Scratch {
 
     fn try_remove(&mut self) -> Result<(), Errno> {
         // The last process may still be leaving the cgroup just after it was reaped (EBUSY).
-        let mut result = Ok(());
-        poll_until(Duration::from_secs(1), || {
-            result = std::fs::remove_dir(&self.dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
-            result != Err(Errno::EBUSY)
-        });
+        let result = remove_cgroup(std::path::Path::new(&self.dir));
         self.removed = result.is_ok();
         result
     }
@@ -184,6 +204,23 @@ impl Drop for Scratch {
             let _ = self.try_remove();
         }
     }
+}
+
+/// Removes the cgroup `dir` after its child cgroups (a cgroup directory holds only interface
+/// files, which go with it, and child cgroups). The last process may still be leaving a
+/// cgroup just after it was reaped (EBUSY): each removal is retried for a second.
+fn remove_cgroup(dir: &std::path::Path) -> Result<(), Errno> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup(&entry.path())?;
+        }
+    }
+    let mut result = Ok(());
+    poll_until(Duration::from_secs(1), || {
+        result = std::fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+        result != Err(Errno::EBUSY)
+    });
+    result
 }
 
 /// Removes what a run killed during a cgroup check left behind: called when a run starts.
@@ -213,7 +250,7 @@ fn sweep_abandoned(parent: &str) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name.strip_prefix("nsconform-").and_then(|p| p.parse::<i32>().ok()) else { continue };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir(entry.path());
+            let _ = remove_cgroup(&entry.path());
         }
     }
 }
@@ -253,6 +290,91 @@ fn parent_cgroup_shown_as_dotdot() -> Outcome {
         })?
         .join()
     })
+}
+
+/// `cgroups` as seen from a namespace whose cgroup2 root is a child of the cgroup2 cgroup in
+/// `cgroups` and whose other roots are the cgroups in `cgroups`, with `below` the path from
+/// that root's parent down to the cgroup2 cgroup shown ("" for the parent itself).
+fn seen_from_child_root(cgroups: &[(String, String)], below: &str) -> Vec<(String, String)> {
+    cgroups
+        .iter()
+        .map(|(hierarchy, _)| {
+            let path = if hierarchy == "0:" { format!("/..{below}") } else { "/".to_string() };
+            (hierarchy.clone(), path)
+        })
+        .collect()
+}
+
+fn setns_changes_view_not_membership() -> Outcome {
+    let outside = cgroups("self")?;
+    let scratch = Scratch::create()?;
+    let dir = scratch.dir.clone();
+    // The holder keeps a cgroup namespace rooted at the scratch cgroup alive; the joiner,
+    // forked in this process's cgroups, enters it.
+    let holder = spawn(Spawn::fork(), |parent| {
+        Scratch::enter(&dir)?;
+        unshare(&[Kind::Cgroup])?;
+        parent.sync("the holder's new cgroup namespace")?;
+        parent.recv::<()>("the end of the check")
+    });
+    let outcome = holder.and_then(|mut holder| {
+        let joined = holder.sync("the holder's new cgroup namespace").and_then(|()| {
+            let ns_path = format!("/proc/{}/ns/cgroup", holder.pid());
+            let expected_view = seen_from_child_root(&outside, "");
+            let mut joiner = spawn(Spawn::fork(), |parent| {
+                let ns = std::fs::File::open(&ns_path).at(&format!("opening {ns_path}"))?;
+                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWCGROUP).at("setns into the holder's cgroup namespace")?;
+                expect_eq("/proc/self/cgroup after setns (root: a child of this cgroup)", expected_view, cgroups("self")?)?;
+                parent.sync("the setns")?;
+                parent.recv::<()>("the parent's reading")
+            })?;
+            joiner.sync("the setns")?;
+            let pid = joiner.pid().to_string();
+            let seen = cgroups(&pid);
+            let procs = std::fs::read_to_string(format!("{dir}/cgroup.procs")).at(&format!("reading {dir}/cgroup.procs"));
+            joiner.send("the parent's reading", &())?;
+            joiner.join()?;
+            expect_eq(&format!("/proc/{pid}/cgroup read from outside after its setns (its membership)"), outside, seen?)?;
+            let procs = procs?;
+            expect_that(
+                "cgroup.procs of the namespace root (the scratch cgroup)",
+                !procs.lines().any(|l| l == pid),
+                format!("does not list the joiner {pid}"),
+                procs.replace('\n', " "),
+            )
+        });
+        let ended = holder.send("the end of the check", &()).and_then(|()| holder.join());
+        joined.and(ended)
+    });
+    let removed = scratch.remove();
+    outcome.and(removed)
+}
+
+fn moved_member_reads_sibling_via_dotdot() -> Outcome {
+    let outside = cgroups("self")?;
+    let scratch = Scratch::create()?;
+    let made = scratch.subgroup("root").and_then(|root| Ok((root, scratch.subgroup("x")?)));
+    let outcome = made.and_then(|(root, sibling)| {
+        // Both children of the scratch cgroup: from "root", "x" is "/../x".
+        let expected = seen_from_child_root(&outside, "/x");
+        let mut member = spawn(Spawn::fork(), |parent| {
+            Scratch::enter(&root)?;
+            unshare(&[Kind::Cgroup])?;
+            parent.sync("the member's new cgroup namespace")?;
+            parent.recv::<()>("the move into the sibling cgroup")?;
+            expect_eq("/proc/self/cgroup after the move into the namespace root's sibling x", expected, cgroups("self")?)
+        })?;
+        member.sync("the member's new cgroup namespace")?;
+        // Moved by this process, outside the namespace: with nsdelegate the member itself
+        // could not leave its namespace root.
+        let pid = member.pid().to_string();
+        let moved = write_file(&format!("{sibling}/cgroup.procs"), &pid).at(&format!("moving {pid} into {sibling}"));
+        let sent = member.send("the move into the sibling cgroup", &());
+        let joined = member.join();
+        moved.and(sent).and(joined)
+    });
+    let removed = scratch.remove();
+    outcome.and(removed)
 }
 
 fn cgroup2_mount_rooted_at_namespace_root() -> Outcome {
