@@ -79,13 +79,12 @@ impl Channel {
     }
 
     fn wait_readable(&self, timeout: Duration) -> Result<(), RecvError> {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use nix::poll::{poll, PollFd, PollFlags};
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, ms) {
+            match poll(&mut fds, poll_timeout(left)) {
                 Ok(0) if left.is_zero() => return Err(RecvError::TimedOut),
                 Ok(0) => continue,
                 Ok(_) => return Ok(()),
@@ -94,6 +93,11 @@ impl Channel {
             }
         }
     }
+}
+
+/// `left` as poll(2)'s timeout, in whole milliseconds (the longest poll can wait if larger).
+pub(crate) fn poll_timeout(left: Duration) -> nix::poll::PollTimeout {
+    nix::poll::PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(nix::poll::PollTimeout::MAX)
 }
 
 #[cfg(test)]

@@ -84,16 +84,17 @@ impl Check {
     /// The namespace kinds the check creates (the only kinds its processes may create with
     /// `spawn` and `unshare`: see `process::undeclared`).
     pub fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
-        let mut kinds: Vec<Kind> = self
-            .needs
-            .iter()
-            .flat_map(|n| match n {
-                Need::Kind(k) | Need::KindDisabled(k) | Need::KindInOwnUserns(k) => vec![*k],
-                Need::KindsWhereConfigured(kinds) => kinds.to_vec(),
-                _ => vec![],
-            })
-            .collect();
-        kinds.dedup();
+        let mut kinds: Vec<Kind> = Vec::new();
+        let mentioned = self.needs.iter().flat_map(|n| match n {
+            Need::Kind(k) | Need::KindDisabled(k) | Need::KindInOwnUserns(k) => std::slice::from_ref(k),
+            Need::KindsWhereConfigured(kinds) => kinds,
+            _ => &[],
+        });
+        for kind in mentioned {
+            if !kinds.contains(kind) {
+                kinds.push(*kind);
+            }
+        }
         kinds.into_iter()
     }
 }
@@ -336,5 +337,24 @@ mod tests {
         assert!(matches!(Err::<(), _>(Errno::ENFILE).at("opening"), Err(Stop::Broken(f)) if f.observed.contains("file table")));
         assert!(matches!(Err::<(), _>(Errno::EPERM).at("mounting"), Err(Stop::Fail(_))));
         assert!(matches!(Err::<(), _>(Errno::EPERM).setup("a scratch file"), Err(Stop::Broken(_))));
+    }
+
+    #[test]
+    fn sharing_keeps_alone_checks_and_groups_apart() {
+        use Sharing::{Alone, Concurrent, Group};
+        assert!(Concurrent.may_join(&[Concurrent, Group("nic")]));
+        assert!(Alone("why").may_join(&[]));
+        assert!(!Alone("why").may_join(&[Concurrent]));
+        assert!(!Concurrent.may_join(&[Alone("why")]));
+        assert!(!Group("nic").may_join(&[Concurrent, Group("nic")]), "one check of a group at a time");
+        assert!(Group("nic").may_join(&[Concurrent, Group("cgroup tree")]), "alongside other groups");
+    }
+
+    #[test]
+    fn kinds_are_listed_once_in_order_of_mention() {
+        const NEEDS: &[Need] =
+            &[Need::Kind(Kind::Mnt), Need::KindsWhereConfigured(&[Kind::Uts, Kind::Mnt]), Need::KindInOwnUserns(Kind::Uts)];
+        let check = Check::new("x.y", "", "", NEEDS, || Ok(()));
+        assert_eq!(check.kinds().collect::<Vec<_>>(), [Kind::Mnt, Kind::Uts]);
     }
 }

@@ -154,6 +154,18 @@ pub fn raw_fork(flags: libc::c_int) -> Result<libc::pid_t, nix::errno::Errno> {
     }
 }
 
+/// pidfd_open(2) (Linux 5.3): a descriptor of `pid` that is readable once it has exited.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<std::os::fd::OwnedFd, nix::errno::Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// unshare(2) of `kinds` by the calling process, expected to succeed: a refusal is judged by
 /// the same rules as in `spawn` (FAIL when configured, SKIP when no config can tell). A new
 /// mount namespace is made private at once, so no later mount can reach the parent's.

@@ -108,7 +108,8 @@ fn start_what_may_start(
                     sharing: check.sharing,
                     pid,
                     channel,
-                    exited: pidfd_open(pid),
+                    // Without pidfds (before 5.3) a death is seen only when the channel closes.
+                    exited: crate::process::pidfd_open(pid.as_raw()).ok(),
                     start,
                     last_step: "starting the check".into(),
                 }),
@@ -121,7 +122,7 @@ fn start_what_may_start(
 /// Waits until at least one running check ends (a verdict, its process's death, or its
 /// deadline) and returns the verdicts of those that ended, with their durations.
 fn wait_for_verdicts(checks: &[&Check], running: &mut Vec<Running>) -> Vec<(usize, Verdict, Duration)> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{poll, PollFd, PollFlags};
     let deadline_of = |r: &Running| r.start + checks[r.index].deadline;
     let nearest = running.iter().map(deadline_of).min().unwrap_or_else(Instant::now);
     let left = nearest.saturating_duration_since(Instant::now());
@@ -133,8 +134,7 @@ fn wait_for_verdicts(checks: &[&Check], running: &mut Vec<Running>) -> Vec<(usiz
             owners.push(position);
         }
     }
-    let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
-    if matches!(poll(&mut fds, ms), Err(nix::errno::Errno::EINTR)) {
+    if matches!(poll(&mut fds, crate::channel::poll_timeout(left)), Err(nix::errno::Errno::EINTR)) {
         return Vec::new();
     }
     let mut ready = vec![false; running.len()];
@@ -212,16 +212,6 @@ fn has_exited(r: &Running) -> bool {
     let Some(fd) = &r.exited else { return false };
     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
-}
-
-/// A descriptor that becomes readable when `pid` exits (Linux 5.3); without pidfds the
-/// runner learns of a death only when the report channel closes.
-fn pidfd_open(pid: Pid) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: a system call with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    // SAFETY: a new descriptor that nothing else owns.
-    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Forks the check's process, which reports its steps and verdict on the returned channel.

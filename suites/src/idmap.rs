@@ -87,37 +87,22 @@ fn open_tree_clone(path: &str) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// mount_setattr(fd, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns_fd}).
+/// mount_setattr(fd, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns_fd}) on a detached copy.
 fn set_idmap(tree: &impl AsRawFd, userns_fd: i32) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, userns_fd: userns_fd as u64, ..Default::default() };
-    // SAFETY: an empty NUL-terminated path and a live mount_attr of the size passed.
-    errno_result(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })
-    .map(drop)
+    mount_setattr_idmap(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH, userns_fd)
 }
 
 /// mount_setattr(MOUNT_ATTR_IDMAP) on the path of an attached mount.
 fn set_idmap_at(path: &str, userns_fd: i32) -> Result<(), Errno> {
     let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    mount_setattr_idmap(libc::AT_FDCWD, &path, 0, userns_fd)
+}
+
+fn mount_setattr_idmap(dirfd: i32, path: &std::ffi::CStr, flags: libc::c_int, userns_fd: i32) -> Result<(), Errno> {
     let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, userns_fd: userns_fd as u64, ..Default::default() };
     // SAFETY: a NUL-terminated path and a live mount_attr of the size passed.
     errno_result(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            0,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
+        libc::syscall(libc::SYS_mount_setattr, dirfd, path.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
     })
     .map(drop)
 }

@@ -34,14 +34,7 @@ pub fn own_ns(entry: &str) -> Result<u64, Stop> {
     nsconform_harness::kind::ns_inode("self", entry).at(&format!("reading /proc/self/ns/{entry}"))
 }
 
-/// pidfd_open(2) (Linux 5.3).
-pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain system call; on success it returns a new fd that we own.
-    let fd = errno_result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-}
+pub use nsconform_harness::process::pidfd_open;
 
 /// pidfd_send_signal(2) with signal 0: Ok while the process exists (a zombie included),
 /// ESRCH once it has been reaped.
