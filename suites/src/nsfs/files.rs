@@ -4,7 +4,7 @@ use super::{for_each_kind, join_new_namespace, open_ns, setns, KEPT_HOSTNAME};
 use crate::scratch::{bind, in_scratch, touch};
 use crate::sys::{idle, own_ns};
 use nix::mount::MsFlags;
-use nsconform_harness::{expect_eq, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
+use nsconform_harness::{expect_eq, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::collections::BTreeMap;
 use std::fs::File;
 
@@ -44,7 +44,37 @@ pub const CHECKS: &[Check] = &[
         &[],
         link_text_names_kind_and_inode,
     ),
+    Check::new(
+        "nsfs.proc-ns-lists-configured-kinds",
+        "/proc/self/ns lists exactly the configured kinds: mnt always, cgroup with CONFIG_CGROUPS, each other kind with its CONFIG_*_NS, pid_for_children and time_for_children with pid and time",
+        "namespaces(7) /proc/[pid]/ns; ns_entries[] in fs/proc/namespaces.c, one #ifdef per kind",
+        &[Need::Probe(Probe { what: "a kernel config", run: config_found })],
+        proc_ns_lists_configured_kinds,
+    ),
 ];
+
+fn config_found() -> Result<(), String> {
+    match nsconform_harness::host::facts().kconfig {
+        Some(_) => Ok(()),
+        None => Err("no kernel config found: which kinds are configured is unknown".into()),
+    }
+}
+
+fn proc_ns_lists_configured_kinds() -> Outcome {
+    let facts = nsconform_harness::host::facts();
+    let mut expected = Vec::new();
+    for kind in Kind::ALL {
+        if facts.kind_configured(kind) == Some(true) {
+            expected.push(kind.name().to_string());
+            if matches!(kind, Kind::Pid | Kind::Time) {
+                expected.push(format!("{}_for_children", kind.name()));
+            }
+        }
+    }
+    expected.sort();
+    let observed: Vec<String> = namespace_inodes("self")?.into_keys().collect();
+    expect_eq("the entries of /proc/self/ns", expected, observed)
+}
 
 fn link_text_names_kind_and_inode() -> Outcome {
     let inodes = namespace_inodes("self")?;
