@@ -24,8 +24,11 @@ report.md and report.html (the matrix) and, per row, report.json, junit.xml and 
   --fast              only the rows marked fast = true (the quick subset CI runs)
   --jobs N            rows run at once (default: the number of CPUs)
   --out DIR           where reports go (default nsconform-matrix)
-  --file FILE         the matrix (default ci/kernels.toml)
-  --expectations DIR  the expectations (default ci/expectations)
+  --ci-dir DIR        the project's ci folder (default ci): DIR/kernels.toml, DIR/expectations,
+                      and fragment paths taken relative to DIR/.. (an installed binary run
+                      outside the repository names a copy of it)
+  --file FILE         the matrix (default CI-DIR/kernels.toml)
+  --expectations DIR  the expectations (default CI-DIR/expectations)
   --record            write each finished row's verdicts to its expectations file instead of
                       comparing (review the change before committing it)
   --list              print the rows and exit
@@ -55,6 +58,9 @@ struct Options {
     out: PathBuf,
     file: PathBuf,
     expectations: PathBuf,
+    /// With --ci-dir, its parent: what relative fragment paths in the matrix are relative to
+    /// (without it, the working directory).
+    root: Option<PathBuf>,
     record: bool,
     list: bool,
 }
@@ -67,9 +73,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         out: "nsconform-matrix".into(),
         file: "ci/kernels.toml".into(),
         expectations: "ci/expectations".into(),
+        root: None,
         record: false,
         list: false,
     };
+    let (mut file, mut expectations) = (None, None);
     use nsconform_harness::args::{positive, shown, value, Arg};
     let mut parser = nsconform_harness::args::parser(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -79,13 +87,21 @@ fn parse(args: &[String]) -> Result<Options, String> {
             Arg::Long("fast") => o.fast = true,
             Arg::Long("jobs") => o.jobs = positive(&mut parser, &name)?,
             Arg::Long("out") => o.out = value(&mut parser, &name)?.into(),
-            Arg::Long("file") => o.file = value(&mut parser, &name)?.into(),
-            Arg::Long("expectations") => o.expectations = value(&mut parser, &name)?.into(),
+            Arg::Long("ci-dir") => {
+                let dir = PathBuf::from(value(&mut parser, &name)?);
+                o.file = dir.join("kernels.toml");
+                o.expectations = dir.join("expectations");
+                o.root = Some(dir.join(".."));
+            }
+            Arg::Long("file") => file = Some(value(&mut parser, &name)?.into()),
+            Arg::Long("expectations") => expectations = Some(value(&mut parser, &name)?.into()),
             Arg::Long("record") => o.record = true,
             Arg::Long("list") => o.list = true,
             _ => return Err(format!("unknown argument {name:?}; see nsconform matrix --help")),
         }
     }
+    o.file = file.unwrap_or(o.file);
+    o.expectations = expectations.unwrap_or(o.expectations);
     Ok(o)
 }
 
@@ -182,7 +198,7 @@ fn run(all: Vec<Row>, o: &Options) -> i32 {
     }
 }
 
-fn row_command(row: &Row, dir: &Path) -> Command {
+fn row_command(row: &Row, dir: &Path, root: Option<&Path>) -> Command {
     // /proc/self/exe: the rows run this very binary, even if a rebuild replaced its file.
     let mut cmd = Command::new("/proc/self/exe");
     if row.kernel == "host" {
@@ -190,7 +206,7 @@ fn row_command(row: &Row, dir: &Path) -> Command {
     } else {
         cmd.args(["vm", "--kernel", &row.kernel, "--out"]).arg(dir.join("vm"));
         for f in &row.fragments {
-            cmd.arg("--fragment").arg(f);
+            cmd.arg("--fragment").arg(root.map_or_else(|| PathBuf::from(f), |r| r.join(f)));
         }
     }
     for (format, file) in [("json", "report.json"), ("junit", "junit.xml"), ("ktap", "ktap.txt")] {
@@ -209,9 +225,9 @@ fn run_rows(rows: &[Row], o: &Options) -> Vec<Column> {
             let row = &rows[next];
             let dir = o.out.join(&row.name);
             let _ = std::fs::remove_file(dir.join("report.json"));
-            let spawned = std::fs::create_dir_all(&dir)
-                .and_then(|_| std::fs::File::create(dir.join("output.log")))
-                .and_then(|log| row_command(row, &dir).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn());
+            let spawned = std::fs::create_dir_all(&dir).and_then(|_| std::fs::File::create(dir.join("output.log"))).and_then(|log| {
+                row_command(row, &dir, o.root.as_deref()).stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn()
+            });
             match spawned {
                 Ok(child) => {
                     progress::line(&format!("{}: started ({})", row.name, row.kernel));
@@ -274,5 +290,24 @@ mod tests {
             }
             assert!(root.join("ci/expectations").join(format!("{}.txt", row.name)).exists(), "{}: no expectations", row.name);
         }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ci_dir_names_the_matrix_expectations_and_fragment_root() {
+        let o = parse(&args(&["--ci-dir", "/opt/nsconform/ci"])).unwrap();
+        assert_eq!(o.file, Path::new("/opt/nsconform/ci/kernels.toml"));
+        assert_eq!(o.expectations, Path::new("/opt/nsconform/ci/expectations"));
+        let row = Row { name: "r".into(), kernel: "k.tar.xz".into(), fragments: vec!["ci/configs/a.config".into()], fast: false };
+        let cmd = row_command(&row, Path::new("out"), o.root.as_deref());
+        assert!(cmd.get_args().any(|a| a == "/opt/nsconform/ci/../ci/configs/a.config"), "{cmd:?}");
+        // --file and --expectations win whatever their place; without --ci-dir, paths are the working directory's.
+        let o = parse(&args(&["--file", "m.toml", "--ci-dir", "/x/ci"])).unwrap();
+        assert_eq!((o.file.as_path(), o.expectations.as_path()), (Path::new("m.toml"), Path::new("/x/ci/expectations")));
+        let cmd = row_command(&row, Path::new("out"), parse(&[]).unwrap().root.as_deref());
+        assert!(cmd.get_args().any(|a| a == "ci/configs/a.config"), "{cmd:?}");
     }
 }
