@@ -123,7 +123,7 @@ pub fn kvm_works(image: &Path, work: &Path, cache: &Path) -> bool {
 
 /// The installer (also run by CI): Debian 12 takes qemu-system-x86 from bookworm-backports,
 /// to match its preinstalled qemu-utils.
-const INSTALLER: &str = include_str!("../../ci/install-qemu.sh");
+const INSTALLER: &str = include_str!("../install-qemu.sh");
 
 fn version() -> Option<String> {
     let out = Command::new(QEMU).arg("--version").output().ok()?;
