@@ -160,15 +160,19 @@ fn ensure_keyring(progress: &dyn Fn(Progress)) -> Result<(), Failure> {
         return Err(Failure::tooling(missing()));
     }
     progress(Progress::InstallingKeyring);
+    // dpkg prints its progress whatever -qq says: shown only when the install fails.
     let installed = Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends", "debian-archive-keyring"])
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed && Path::new(KEYRING).exists() {
-        Ok(())
-    } else {
-        Err(Failure::tooling(format!("{}; apt-get could not", missing())))
+        .output();
+    match installed {
+        Ok(out) if out.status.success() && Path::new(KEYRING).exists() => Ok(()),
+        Ok(out) => Err(Failure::tooling(format!(
+            "{}; apt-get could not: {}",
+            missing(),
+            String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("no message")
+        ))),
+        Err(e) => Err(Failure::tooling(format!("{}; apt-get could not run: {e}", missing()))),
     }
 }
 
