@@ -43,17 +43,20 @@ fn module_name(path: &Path) -> Option<String> {
 
 /// Reads a module, decompressing .xz, .zst and .gz with the standard tools.
 pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    let tool = match path.extension().and_then(|e| e.to_str()) {
-        Some("xz") => "xz",
-        Some("zst") => "zstd",
-        Some("gz") => "gzip",
+    let (tool, package) = match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => ("xz", "xz-utils"),
+        Some("zst") => ("zstd", "zstd"),
+        Some("gz") => ("gzip", "gzip"),
         _ => return std::fs::read(path).map_err(|e| Failure::tooling(format!("reading {}: {e}", path.display()))),
     };
-    let out = std::process::Command::new(tool)
-        .arg("-dc")
-        .arg(path)
-        .output()
-        .map_err(|e| Failure::tooling(format!("running {tool} to decompress {}: {e}", path.display())))?;
+    let out = std::process::Command::new(tool).arg("-dc").arg(path).output().map_err(|e| {
+        Failure::tooling(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("{tool} is not installed; this kernel's modules are compressed with it: install {package} (Debian, Ubuntu)")
+            }
+            _ => format!("running {tool} to decompress {}: {e}", path.display()),
+        })
+    })?;
     if !out.status.success() {
         return Err(Failure::tooling(format!("{tool} -dc {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim())));
     }
