@@ -67,6 +67,7 @@ pub fn all() -> Vec<Check> {
         nsfs::files::CHECKS,
         nsfs::setns::CHECKS,
         nsfs::ioctl::CHECKS,
+        nsfs::mntns::CHECKS,
     ]
     .concat()
 }

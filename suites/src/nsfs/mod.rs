@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod ioctl;
+pub mod mntns;
 pub mod setns;
 
 use crate::sys::{fd_inode, idle, own_ns};
