@@ -68,6 +68,7 @@ pub fn all() -> Vec<Check> {
         nsfs::setns::CHECKS,
         nsfs::ioctl::CHECKS,
         nsfs::mntns::CHECKS,
+        nsfs::handles::CHECKS,
     ]
     .concat()
 }

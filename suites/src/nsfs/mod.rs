@@ -7,6 +7,7 @@
 //! and capabilities are the user suite's.
 
 pub mod files;
+pub mod handles;
 pub mod ioctl;
 pub mod mntns;
 pub mod setns;
