@@ -173,8 +173,8 @@ pub const CHECKS: &[Check] = &[
     Check::new(
         "mnt.unbindable-copied-into-new-namespace",
         "An unbindable mount is copied into a new mount namespace, tagged `unbindable` there, and cannot be bind-mounted there (EINVAL, recursively or not)",
-        "mount_namespaces(7) MS_UNBINDABLE; copy_mnt_ns() passes CL_COPY_UNBINDABLE to copy_tree(), __do_loopback() refuses IS_MNT_UNBINDABLE(old), fs/namespace.c",
-        &[Need::Kind(Kind::Mnt)],
+        "mount_namespaces(7) MS_UNBINDABLE; copy_mnt_ns() passes CL_COPY_UNBINDABLE to copy_tree(), clone_mnt() copies the mount's flags, __do_loopback() refuses IS_MNT_UNBINDABLE(old), fs/namespace.c",
+        &[Need::Kind(Kind::Mnt), Need::KnownBug { since: (6, 17), bug: UNBINDABLE_NOT_CLONED }],
         unbindable_copied_into_new_namespace,
     ),
     Check::new(
@@ -591,6 +591,9 @@ fn ns_file_bind_of_older_namespace_einval() -> Outcome {
 
 /// The upstream bug behind a FAIL of the any-CPU ordering check (reported, not worked around).
 const MNT_NS_ID_PER_CPU: &str = "Linux 6.18+, 7d7d16498958 (\"mnt: support ns lookup\") draws mount namespace ids from per-CPU batches and mnt_ns_loop() refuses a newer namespace with a smaller id (EINVAL); worked around in canonical/snapd PR 17376";
+
+/// The upstream bug behind a FAIL of mnt.unbindable-copied-into-new-namespace.
+const UNBINDABLE_NOT_CLONED: &str = "Linux 6.17+: Al Viro's \"mount: separate the flags accessed only under namespace_sem\" (posted June 2025) moved MNT_UNBINDABLE into mount->mnt_t_flags (T_UNBINDABLE), which clone_mnt() does not copy, so a new namespace's copy of an unbindable mount is private and bindable; seen on 6.18.44, gone by 7.2 (the fix was not identified)";
 
 /// The first two CPUs this process may run on.
 fn two_cpus() -> Result<(usize, usize), String> {
