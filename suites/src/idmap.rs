@@ -78,7 +78,7 @@ const BASE: u32 = 100_000;
 const RANGE: u32 = 65_536;
 
 /// open_tree(path, OPEN_TREE_CLONE): a detached copy of the mount at `path`.
-fn open_tree_clone(path: &str) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_tree_clone(path: &str) -> Result<OwnedFd, Errno> {
     let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: a NUL-terminated path; on success the kernel returns a new fd that we own.
     let fd =
@@ -108,7 +108,7 @@ fn mount_setattr_idmap(dirfd: i32, path: &std::ffi::CStr, flags: libc::c_int, us
 }
 
 /// move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): attaches a detached copy.
-fn move_mount(tree: &impl AsRawFd, target: &str) -> Result<(), Errno> {
+pub(crate) fn move_mount(tree: &impl AsRawFd, target: &str) -> Result<(), Errno> {
     let target = CString::new(target).map_err(|_| Errno::EINVAL)?;
     // SAFETY: NUL-terminated paths and a live fd.
     errno_result(unsafe {

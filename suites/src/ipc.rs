@@ -164,9 +164,93 @@ const OTHERS: &[Check] = &[
     refused_when_configured_out!("ipc.flag-refused-when-configured-out", Kind::Ipc),
 ];
 
+/// The IPC sysctls of a namespace of its own, written by the check (CONFIG_SYSVIPC_SYSCTL).
+const SYSV_SYSCTL: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_SYSVIPC"), Need::Config("CONFIG_SYSVIPC_SYSCTL")];
+const MQ_SYSCTL: &[Need] = &[Need::Kind(Kind::Ipc), Need::Config("CONFIG_POSIX_MQUEUE"), Need::Config("CONFIG_POSIX_MQUEUE_SYSCTL")];
+
+/// The check that an identifier limit set inside an IPC namespace refuses one object more
+/// with ENOSPC there.
+macro_rules! mni_check {
+    ($id:literal, $object:expr, $sysctl:literal, $call:literal, $reference:literal) => {
+        Check::new(
+            $id,
+            concat!(
+                "kernel.",
+                $sysctl,
+                " set to 2 inside an IPC namespace lets ",
+                $call,
+                " create two objects there and refuses the third with ENOSPC; one removed, a new one is accepted"
+            ),
+            $reference,
+            SYSV_SYSCTL,
+            || mni_enospc($object),
+        )
+    };
+}
+
+const LIMITS: &[Check] = &[
+    Check::new(
+        "ipc.shm-rmid-forced-per-namespace",
+        "kernel.shm_rmid_forced = 1 set in a child IPC namespace destroys a segment there at its last detach, while the parent's setting stays 0 and its detached segment survives",
+        "ipc_namespaces(7); proc(5) /proc/sys/kernel/shm_rmid_forced; shm_may_destroy() reads shp->ns->shm_rmid_forced, called from __shm_close(), ipc/shm.c",
+        SYSV_SYSCTL,
+        shm_rmid_forced_per_namespace,
+    ),
+    Check::new(
+        "ipc.mq-unlink-in-callers-namespace",
+        "mq_unlink resolves the name in the caller's IPC namespace: a child gets ENOENT for the parent's queue, unlinks its own same-named one, and the parent's stays",
+        "mq_unlink(3), mq_overview(7); SYSCALL_DEFINE1(mq_unlink) looks the name up in current->nsproxy->ipc_ns->mq_mnt, ipc/mqueue.c",
+        POSIX_MQ,
+        mq_unlink_in_callers_namespace,
+    ),
+    Check::new(
+        "ipc.mq-queues-max-enospc",
+        "fs.mqueue.queues_max set to 2 inside an IPC namespace lets a creator without CAP_SYS_RESOURCE create two queues there and refuses the third with ENOSPC",
+        "mq_overview(7) /proc/sys/fs/mqueue/queues_max; mq_open(3) ENOSPC; mqueue_create_attr() compares ipc_ns->mq_queues_count with ipc_ns->mq_queues_max unless capable(CAP_SYS_RESOURCE), ipc/mqueue.c",
+        MQ_SYSCTL,
+        mq_queues_max_enospc,
+    ),
+    Check::new(
+        "ipc.mq-msg-limits-einval",
+        "fs.mqueue.msg_max and msgsize_max set inside an IPC namespace bound mq_open there for a creator without CAP_SYS_RESOURCE: at the limits accepted, one above EINVAL; the parent namespace's limits stay",
+        "mq_overview(7) /proc/sys/fs/mqueue/msg_max, msgsize_max; mq_open(3) EINVAL; mqueue_get_inode() checks mq_maxmsg and mq_msgsize against ipc_ns->mq_msg_max and mq_msgsize_max unless capable(CAP_SYS_RESOURCE), ipc/mqueue.c",
+        MQ_SYSCTL,
+        mq_msg_limits_einval,
+    ),
+    mni_check!(
+        "ipc.sysv-msgmni-enospc",
+        Object::Msg,
+        "msgmni",
+        "msgget",
+        "msgget(2) ENOSPC; proc(5) /proc/sys/kernel/msgmni; newque() passes ns->msg_ctlmni to ipc_addid(), which refuses ids->in_use >= limit, ipc/msg.c and ipc/util.c"
+    ),
+    mni_check!(
+        "ipc.sysv-semmni-enospc",
+        Object::Sem,
+        "sem (SEMMNI, its fourth field)",
+        "semget",
+        "semget(2) ENOSPC; proc(5) /proc/sys/kernel/sem; newary() passes ns->sc_semmni to ipc_addid(), which refuses ids->in_use >= limit, ipc/sem.c and ipc/util.c"
+    ),
+    mni_check!(
+        "ipc.sysv-shmmni-enospc",
+        Object::Shm,
+        "shmmni",
+        "shmget",
+        "shmget(2) ENOSPC; proc(5) /proc/sys/kernel/shmmni; newseg() passes ns->shm_ctlmni to ipc_addid(), which refuses ids->in_use >= limit, ipc/shm.c and ipc/util.c"
+    ),
+    Check::new(
+        "ipc.namespace-count-refunded-on-death",
+        "Under user.max_ipc_namespaces = 1 (set in a child user namespace) IPC namespaces can be created and destroyed one after another: each dead one gives its count back",
+        "namespaces(7) /proc/sys/user/max_ipc_namespaces; create_ipc_ns() calls inc_ipc_namespaces(), free_ipc_ns() (from the free_ipc_work queued by put_ipc_ns()) calls dec_ipc_namespaces(), ipc/namespace.c",
+        &[Need::Kind(Kind::User), Need::Kind(Kind::Ipc)],
+        namespace_count_refunded_on_death,
+    ),
+];
+
 pub const CHECKS: &[Check] = &[
     MSG[0], MSG[1], MSG[2], SEM[0], SEM[1], SEM[2], SHM[0], SHM[1], SHM[2], MQ[0], MQ[1], MQ[2], OTHERS[0], OTHERS[1], OTHERS[2],
-    OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10], OTHERS[11],
+    OTHERS[3], OTHERS[4], OTHERS[5], OTHERS[6], OTHERS[7], OTHERS[8], OTHERS[9], OTHERS[10], OTHERS[11], LIMITS[0], LIMITS[1], LIMITS[2],
+    LIMITS[3], LIMITS[4], LIMITS[5], LIMITS[6], LIMITS[7],
 ];
 
 /// The key and the name every check uses, each in namespaces of its own.
@@ -797,6 +881,199 @@ fn sysv_id_from_other_namespace_einval() -> Outcome {
             )
         })?
         .join()
+    })?
+    .join()
+}
+
+/// include/uapi/linux/capability.h
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// In a forked child, runs `body` without CAP_SYS_RESOURCE in its effective set: with it
+/// (in the initial user namespace) mqueue ignores the namespace's queues_max, msg_max and
+/// msgsize_max. A process of a user namespace does not hold it there anyway.
+fn without_cap_sys_resource(body: impl FnOnce() -> Outcome) -> Outcome {
+    spawn(Spawn::fork(), |_| {
+        match crate::sys::set_effective_cap(CAP_SYS_RESOURCE, false) {
+            // A permitted set without it: nothing to drop.
+            Ok(()) | Err(Errno::EPERM) => {}
+            Err(e) => return Err(e).at("clearing CAP_SYS_RESOURCE from the effective set"),
+        }
+        body()
+    })?
+    .join()
+}
+
+/// Creates the segment of `KEY`, attaches it, detaches it, and tells whether it still exists.
+fn segment_survives_detach() -> Result<bool, Stop> {
+    let id = Object::Shm.create().at("shmget(IPC_CREAT | IPC_EXCL) of the segment")?;
+    with_attached(id, |byte| *byte = MARK as u8).at(&format!("shmat and shmdt of the segment (id {id})"))?;
+    match Object::Shm.lookup() {
+        Ok(_) => {
+            // SAFETY: a system call with integer arguments and a null buffer IPC_RMID ignores.
+            Errno::result(unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).at("shmctl(IPC_RMID)")?;
+            Ok(true)
+        }
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e).at("shmget of the segment's key after its last detach"),
+    }
+}
+
+fn shm_rmid_forced_per_namespace() -> Outcome {
+    const PATH: &str = "/proc/sys/kernel/shm_rmid_forced";
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        expect_eq(&format!("{PATH} of a new IPC namespace"), "0".to_string(), read_sysctl(PATH)?)?;
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            write_ipc_sysctl(PATH, "1")?;
+            let survives = segment_survives_detach()?;
+            expect_that(
+                "the segment after its last detach in the child namespace, whose shm_rmid_forced is 1",
+                !survives,
+                "destroyed (shmget of its key: ENOENT)",
+                "still there",
+            )
+        })?
+        .join()?;
+        expect_eq(&format!("{PATH} of the parent namespace after the child set its own"), "0".to_string(), read_sysctl(PATH)?)?;
+        let survives = segment_survives_detach()?;
+        expect_that(
+            "the segment after its last detach in the parent namespace, whose shm_rmid_forced is 0",
+            survives,
+            "still there",
+            "destroyed",
+        )
+    })?
+    .join()
+}
+
+fn mq_unlink_in_callers_namespace() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        Object::Mq.create().at("creating the queue /nsconform in the parent namespace")?;
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            expect_errno(
+                "mq_unlink(\"/nsconform\") in the child namespace, which has no such queue",
+                Errno::ENOENT,
+                nix::mqueue::mq_unlink(MQ_NAME),
+            )?;
+            Object::Mq.create().at("creating a queue /nsconform of the child namespace")?;
+            nix::mqueue::mq_unlink(MQ_NAME).at("mq_unlink(\"/nsconform\") of the child's own queue")?;
+            expect_errno("opening /nsconform in the child namespace after it unlinked its queue", Errno::ENOENT, Object::Mq.lookup())
+        })?
+        .join()?;
+        Object::Mq.lookup().at("opening the parent's /nsconform after the child's mq_unlink")?;
+        Ok(())
+    })?
+    .join()
+}
+
+/// mq_open(O_CREAT | O_EXCL) of `name` with `maxmsg` messages of `msgsize` bytes.
+fn create_queue(name: &CStr, maxmsg: libc::c_long, msgsize: libc::c_long) -> Result<(), Errno> {
+    let attr = MqAttr::new(0, maxmsg, msgsize, 0);
+    let mq = mq_open(name, MQ_OFlag::O_RDWR | MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL, Mode::from_bits_truncate(0o600), Some(&attr))?;
+    mq_close(mq)
+}
+
+fn mq_queues_max_enospc() -> Outcome {
+    const PATH: &str = "/proc/sys/fs/mqueue/queues_max";
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        write_ipc_sysctl(PATH, "2")?;
+        without_cap_sys_resource(|| {
+            create_queue(c"/nsconform-1", 1, 64).at(&format!("creating a first queue under {PATH} = 2"))?;
+            create_queue(c"/nsconform-2", 1, 64).at(&format!("creating a second queue under {PATH} = 2 (the last accepted)"))?;
+            expect_errno(&format!("creating a third queue under {PATH} = 2"), Errno::ENOSPC, create_queue(c"/nsconform-3", 1, 64))
+        })
+    })?
+    .join()
+}
+
+fn mq_msg_limits_einval() -> Outcome {
+    const MSG_MAX: &str = "/proc/sys/fs/mqueue/msg_max";
+    const MSGSIZE_MAX: &str = "/proc/sys/fs/mqueue/msgsize_max";
+    spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+        spawn(Spawn::clone(&[Kind::Ipc]), |_| {
+            write_ipc_sysctl(MSG_MAX, "5")?;
+            write_ipc_sysctl(MSGSIZE_MAX, "1024")?;
+            without_cap_sys_resource(|| {
+                create_queue(c"/nsconform-1", 5, 1024).at("mq_open of 5 messages of 1024 bytes under msg_max = 5, msgsize_max = 1024")?;
+                expect_errno("mq_open of 6 messages under msg_max = 5", Errno::EINVAL, create_queue(c"/nsconform-2", 6, 64))?;
+                expect_errno(
+                    "mq_open of 1025-byte messages under msgsize_max = 1024",
+                    Errno::EINVAL,
+                    create_queue(c"/nsconform-3", 1, 1025),
+                )
+            })
+        })?
+        .join()?;
+        // The parent's limits are still the defaults (10 messages, 8192 bytes).
+        without_cap_sys_resource(|| {
+            create_queue(c"/nsconform-4", 6, 1025)
+                .at("mq_open of 6 messages of 1025 bytes in the parent namespace (msg_max 10, msgsize_max 8192)")
+        })
+    })?
+    .join()
+}
+
+/// The sysctl and the value that set `object`'s identifier limit to 2.
+fn mni_sysctl(object: Object) -> (&'static str, &'static str) {
+    match object {
+        Object::Msg => ("/proc/sys/kernel/msgmni", "2"),
+        Object::Sem => ("/proc/sys/kernel/sem", "32000 1024000000 500 2"),
+        _ => ("/proc/sys/kernel/shmmni", "2"),
+    }
+}
+
+/// Removes the System V object `id` of `object`'s kind.
+fn remove(object: Object, id: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: IPC_RMID with integer arguments; shmctl and msgctl ignore the null buffer.
+    let ret = match object {
+        // SAFETY: as above.
+        Object::Msg => unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) },
+        // SAFETY: as above.
+        Object::Sem => unsafe { libc::semctl(id, 0, libc::IPC_RMID) },
+        // SAFETY: as above.
+        _ => unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) },
+    };
+    Errno::result(ret).map(drop)
+}
+
+fn mni_enospc(object: Object) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Ipc]), move |_| {
+        let (path, value) = mni_sysctl(object);
+        write_ipc_sysctl(path, value)?;
+        expect_eq(&format!("{path} read back"), value.to_string(), read_sysctl(path)?.split_whitespace().collect::<Vec<_>>().join(" "))?;
+        let private = || object.get_key(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600);
+        let first = private().at(&format!("creating a first {} under the limit of 2", object.label()))?;
+        private().at(&format!("creating a second {} under the limit of 2 (the last accepted)", object.label()))?;
+        expect_errno(&format!("creating a third {} under the limit of 2", object.label()), Errno::ENOSPC, private())?;
+        remove(object, first).at(&format!("removing the first {}", object.label()))?;
+        private().at(&format!("creating a {} again once one was removed", object.label())).map(drop)
+    })?
+    .join()
+}
+
+fn namespace_count_refunded_on_death() -> Outcome {
+    const PATH: &str = "/proc/sys/user/max_ipc_namespaces";
+    spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+        write_sysctl(PATH, "1").at(&format!("lowering {PATH} to 1 in the child user namespace"))?;
+        for round in 1..=4 {
+            // A namespace is freed from a work queue after its last process is reaped: its
+            // count comes back shortly after, not at once.
+            let mut last = Ok(());
+            let created = poll_until(Duration::from_secs(5), || {
+                last = crate::sys::try_clone(libc::CLONE_NEWIPC);
+                last.is_ok()
+            });
+            if !created {
+                return match last {
+                    Err(Errno::ENOSPC) => Err(Stop::fail(
+                        format!("creating IPC namespace {round} under {PATH} = 1, each earlier one dead"),
+                        "success within 5 s: the dead namespace gave its count back",
+                        "ENOSPC for 5 s",
+                    )),
+                    other => other.at(&format!("creating IPC namespace {round} under {PATH} = 1")),
+                };
+            }
+        }
+        Ok(())
     })?
     .join()
 }

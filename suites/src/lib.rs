@@ -67,6 +67,8 @@ pub fn all() -> Vec<Check> {
         nsfs::files::CHECKS,
         nsfs::setns::CHECKS,
         nsfs::ioctl::CHECKS,
+        nsfs::mntns::CHECKS,
+        nsfs::handles::CHECKS,
     ]
     .concat()
 }

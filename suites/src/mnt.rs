@@ -14,6 +14,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nsconform_harness::{expect_eq, expect_errno, expect_ne, expect_that, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 
 pub const CHECKS: &[Check] = &[
     Check::new(
@@ -169,7 +170,48 @@ pub const CHECKS: &[Check] = &[
         pivot_root_refusals,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
+    Check::new(
+        "mnt.unbindable-copied-into-new-namespace",
+        "An unbindable mount is copied into a new mount namespace, tagged `unbindable` there, and cannot be bind-mounted there (EINVAL, recursively or not)",
+        "mount_namespaces(7) MS_UNBINDABLE; copy_mnt_ns() passes CL_COPY_UNBINDABLE to copy_tree(), clone_mnt() copies the mount's flags, __do_loopback() refuses IS_MNT_UNBINDABLE(old), fs/namespace.c",
+        &[Need::Kind(Kind::Mnt), Need::KnownBug { since: (6, 17), bug: UNBINDABLE_NOT_CLONED }],
+        unbindable_copied_into_new_namespace,
+    ),
+    Check::new(
+        "mnt.umount-propagates-to-shared-copy",
+        "An unmount under a shared mount also unmounts the copy's peer in a new mount namespace of the same user namespace",
+        "mount_namespaces(7) SHARED SUBTREES; umount(2); do_umount() calls umount_tree(mnt, UMOUNT_PROPAGATE | UMOUNT_SYNC), propagate_umount() in fs/pnode.c",
+        &[Need::Kind(Kind::Mnt)],
+        umount_propagates_to_shared_copy,
+    ),
+    Check::new(
+        "mnt.move-from-other-namespace-einval",
+        "Moving a mount of another mount namespace (reached through /proc/PID/root) gives EINVAL, with mount(MS_MOVE) and with move_mount; moving one of the caller's works",
+        "mount(2) MS_MOVE, move_mount(2) ERRORS; do_move_mount() in fs/namespace.c: an attached source must pass check_mnt() (be in current->nsproxy->mnt_ns), else -EINVAL",
+        &[Need::Kind(Kind::Mnt), Need::Probe(OPEN_TREE)],
+        move_from_other_namespace_einval,
+    ),
+    Check::new(
+        "mnt.ns-file-move-into-own-namespace-eloop",
+        "A detached copy of a mount namespace's own /proc/PID/ns/mnt (open_tree OPEN_TREE_CLONE) moved into that namespace gives ELOOP; a copy of a newer namespace's file moves in",
+        "open_tree(2), move_mount(2); do_move_mount() returns -ELOOP when check_for_nsfs_mounts() finds mnt_ns_loop() true (namespace not newer than the caller's), fs/namespace.c",
+        &[Need::Kind(Kind::Mnt), Need::Probe(OPEN_TREE)],
+        ns_file_move_into_own_namespace_eloop,
+    ),
 ];
+
+/// open_tree(2) and move_mount(2) exist (Linux 5.2): with unknown flags open_tree gives
+/// EINVAL, ENOSYS without it.
+const OPEN_TREE: Probe = Probe {
+    what: "open_tree(2) and move_mount(2)",
+    run: || {
+        // SAFETY: an empty path and flags no kernel accepts: refused before anything is looked up.
+        match crate::sys::errno_result(unsafe { libc::syscall(libc::SYS_open_tree, -1, c"".as_ptr(), u32::MAX) }) {
+            Err(Errno::ENOSYS) => Err("the kernel has no open_tree (ENOSYS): the new mount API came with Linux 5.2".into()),
+            _ => Ok(()),
+        }
+    },
+};
 
 /// One line of /proc/self/mountinfo (proc(5)).
 #[derive(Debug)]
@@ -550,6 +592,9 @@ fn ns_file_bind_of_older_namespace_einval() -> Outcome {
 /// The upstream bug behind a FAIL of the any-CPU ordering check (reported, not worked around).
 const MNT_NS_ID_PER_CPU: &str = "Linux 6.18+, 7d7d16498958 (\"mnt: support ns lookup\") draws mount namespace ids from per-CPU batches and mnt_ns_loop() refuses a newer namespace with a smaller id (EINVAL); worked around in canonical/snapd PR 17376";
 
+/// The upstream bug behind a FAIL of mnt.unbindable-copied-into-new-namespace.
+const UNBINDABLE_NOT_CLONED: &str = "Linux 6.17+: Al Viro's \"mount: separate the flags accessed only under namespace_sem\" (posted June 2025) moved MNT_UNBINDABLE into mount->mnt_t_flags (T_UNBINDABLE), which clone_mnt() does not copy, so a new namespace's copy of an unbindable mount is private and bindable; seen on 6.18.44, gone by 7.2 (the fix was not identified)";
+
 /// The first two CPUs this process may run on.
 fn two_cpus() -> Result<(usize, usize), String> {
     let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_err(|e| format!("sched_getaffinity: {e}"))?;
@@ -672,5 +717,106 @@ fn pivot_root_refusals() -> Outcome {
         })?
         .join()?;
         pivot("/new", "/new/old").at("pivot_root(\"/new\", \"/new/old\") after the refusals")
+    })
+}
+
+fn unbindable_copied_into_new_namespace() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/u", "/tmp/target"])?;
+        tmpfs("/tmp/u")?;
+        set_propagation("/tmp/u", MsFlags::MS_UNBINDABLE)?;
+        // keep_propagation: the default private remount of the copy would clear `unbindable`.
+        spawn(Spawn::clone(&[Kind::Mnt]).keep_propagation(), |_| {
+            let copied = ours_at("/tmp/u")?;
+            expect_that("/tmp/u in the new mount namespace", copied.is_some(), "copied", "missing")?;
+            expect_eq("the tags of /tmp/u in the new namespace", vec!["unbindable".to_string()], tags("/tmp/u")?)?;
+            expect_errno("bind-mounting the copied unbindable /tmp/u", Errno::EINVAL, bind("/tmp/u", "/tmp/target", MsFlags::empty()))?;
+            expect_errno(
+                "recursively bind-mounting the copied unbindable /tmp/u",
+                Errno::EINVAL,
+                bind("/tmp/u", "/tmp/target", MsFlags::MS_REC),
+            )
+        })?
+        .join()
+    })
+}
+
+fn umount_propagates_to_shared_copy() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/p"])?;
+        tmpfs("/tmp/p")?;
+        dirs(&["/tmp/p/sub"])?;
+        set_propagation("/tmp/p", MsFlags::MS_SHARED)?;
+        tmpfs("/tmp/p/sub")?;
+        let mut copy = spawn(Spawn::clone(&[Kind::Mnt]).keep_propagation(), |to_creator| {
+            expect_that("/tmp/p/sub in the copy before the creator's umount", is_mounted("/tmp/p/sub")?, "mounted", "not mounted")?;
+            to_creator.sync("the copy's start")?;
+            to_creator.sync("the creator's umount")?;
+            expect_that("/tmp/p/sub in the copy after the creator's umount", !is_mounted("/tmp/p/sub")?, "unmounted", "still mounted")
+        })?;
+        copy.sync("the copy's start")?;
+        umount2("/tmp/p/sub", MntFlags::empty()).at("unmounting /tmp/p/sub in the creator")?;
+        copy.sync("the creator's umount")?;
+        copy.join()
+    })
+}
+
+fn move_from_other_namespace_einval() -> Outcome {
+    in_scratch(|| {
+        dirs(&["/tmp/x", "/tmp/target", "/tmp/own"])?;
+        let mut other = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+            tmpfs("/tmp/x")?;
+            to_parent.sync("its mount")?;
+            to_parent.recv::<()>("the order to exit")
+        })?;
+        other.sync("its mount")?;
+        let foreign = format!("/proc/{}/root/tmp/x", other.pid());
+        let moved = |source: &str| mount(Some(source), "/tmp/target", None::<&str>, MsFlags::MS_MOVE, None::<&str>);
+        expect_errno(
+            &format!("mount(\"{foreign}\", \"/tmp/target\", MS_MOVE): a mount of another namespace"),
+            Errno::EINVAL,
+            moved(&foreign),
+        )?;
+        let path = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&foreign)
+            .at(&format!("open(\"{foreign}\", O_PATH)"))?;
+        expect_errno(
+            "move_mount of an O_PATH fd of the other namespace's mount to /tmp/target",
+            Errno::EINVAL,
+            crate::idmap::move_mount(&path, "/tmp/target"),
+        )?;
+        expect_that("/tmp/target after the refused moves", !is_mounted("/tmp/target")?, "not mounted", "mounted")?;
+        tmpfs("/tmp/own")?;
+        moved("/tmp/own").at("mount(\"/tmp/own\", \"/tmp/target\", MS_MOVE) of the caller's own mount")?;
+        expect_that("/tmp/target after moving the caller's own mount", is_mounted("/tmp/target")?, "mounted", "not mounted")?;
+        other.send("the order to exit", &())?;
+        other.join()
+    })
+}
+
+fn ns_file_move_into_own_namespace_eloop() -> Outcome {
+    pin_to_this_cpu()?;
+    in_scratch(|| {
+        touch("/tmp/own")?;
+        touch("/tmp/newer")?;
+        let own = crate::idmap::open_tree_clone("/proc/self/ns/mnt").at("open_tree(\"/proc/self/ns/mnt\", OPEN_TREE_CLONE)")?;
+        expect_errno(
+            "move_mount of the copy of the caller's own /proc/self/ns/mnt onto /tmp/own, in that namespace",
+            Errno::ELOOP,
+            crate::idmap::move_mount(&own, "/tmp/own"),
+        )?;
+        let mut child = spawn(Spawn::clone(&[Kind::Mnt]), |to_parent| {
+            to_parent.sync("its namespace")?;
+            to_parent.recv::<()>("the order to exit")
+        })?;
+        child.sync("its namespace")?;
+        let newer = crate::idmap::open_tree_clone(&format!("/proc/{}/ns/mnt", child.pid()))
+            .at("open_tree(\"/proc/PID/ns/mnt\", OPEN_TREE_CLONE) of a newer namespace")?;
+        let moved = crate::idmap::move_mount(&newer, "/tmp/newer");
+        child.send("the order to exit", &())?;
+        child.join()?;
+        moved.at("move_mount of the copy of the newer namespace's file onto /tmp/newer")
     })
 }

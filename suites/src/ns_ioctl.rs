@@ -21,6 +21,10 @@ pub(crate) const NS_GET_TGID_FROM_PIDNS: libc::c_ulong = ns_ior(7, 4);
 pub(crate) const NS_GET_PID_IN_PIDNS: libc::c_ulong = ns_ior(8, 4);
 pub(crate) const NS_GET_TGID_IN_PIDNS: libc::c_ulong = ns_ior(9, 4);
 pub(crate) const NS_GET_ID: libc::c_ulong = ns_ior(13, 8);
+/// _IOR(NSIO, 10..12, struct mnt_ns_info): 16 bytes (MNT_NS_INFO_SIZE_VER0).
+pub(crate) const NS_MNT_GET_INFO: libc::c_ulong = ns_ior(10, 16);
+pub(crate) const NS_MNT_GET_NEXT: libc::c_ulong = ns_ior(11, 16);
+pub(crate) const NS_MNT_GET_PREV: libc::c_ulong = ns_ior(12, 16);
 /// No kernel assigns this request number.
 pub(crate) const NS_UNKNOWN: libc::c_ulong = ns_io(0xff);
 

@@ -7,7 +7,9 @@
 //! and capabilities are the user suite's.
 
 pub mod files;
+pub mod handles;
 pub mod ioctl;
+pub mod mntns;
 pub mod setns;
 
 use crate::sys::{fd_inode, idle, own_ns};
