@@ -593,7 +593,7 @@ fn ns_file_bind_of_older_namespace_einval() -> Outcome {
 const MNT_NS_ID_PER_CPU: &str = "Linux 6.18+, 7d7d16498958 (\"mnt: support ns lookup\") draws mount namespace ids from per-CPU batches and mnt_ns_loop() refuses a newer namespace with a smaller id (EINVAL); worked around in canonical/snapd PR 17376";
 
 /// The upstream bug behind a FAIL of mnt.unbindable-copied-into-new-namespace.
-const UNBINDABLE_NOT_CLONED: &str = "Linux 6.17+: Al Viro's \"mount: separate the flags accessed only under namespace_sem\" (posted June 2025) moved MNT_UNBINDABLE into mount->mnt_t_flags (T_UNBINDABLE), which clone_mnt() does not copy, so a new namespace's copy of an unbindable mount is private and bindable; seen on 6.18.44, gone by 7.2 (the fix was not identified)";
+const UNBINDABLE_NOT_CLONED: &str = "Linux 6.17+: 406fea799925 (\"mount: separate the flags accessed only under namespace_sem\") moved MNT_UNBINDABLE into mount->mnt_t_flags (T_UNBINDABLE), which clone_mnt() did not copy, so a new namespace's copy of an unbindable mount is private and bindable; fixed by \"mount: keep a copied mount unbindable\" (in stable 7.2.11, per Debian's changelog; clone_mnt() copies old->mnt_t_flags & T_UNBINDABLE), not yet in 6.18.44";
 
 /// The first two CPUs this process may run on.
 fn two_cpus() -> Result<(usize, usize), String> {
