@@ -51,7 +51,37 @@ pub const CHECKS: &[Check] = &[
         &[Need::Probe(Probe { what: "a kernel config", run: config_found })],
         proc_ns_lists_configured_kinds,
     ),
+    Check::new(
+        "nsfs.initial-namespaces-fixed-inodes",
+        "The initial namespaces, those of the kernel threads, have fixed inode numbers: ipc 0xEFFFFFFF, uts 0xEFFFFFFE, user 0xEFFFFFFD, pid 0xEFFFFFFC, cgroup 0xEFFFFFFB, time 0xEFFFFFFA (each configured kind)",
+        "PROC_*_INIT_INO in include/linux/proc_ns.h, set as .ns.inum of init_ipc_ns, init_uts_ns, init_user_ns, init_pid_ns, init_cgroup_ns, init_time_ns; kernel threads keep init_nsproxy (kernel/nsproxy.c)",
+        &[Need::Probe(Probe { what: "kthreadd's namespaces", run: kthreadd_namespaces_readable })],
+        initial_namespaces_fixed_inodes,
+    ),
 ];
+
+/// kthreadd is pid 2 of the initial PID namespace, its parent the idle task (PPid 0).
+const KTHREADD: &str = "2";
+
+fn kthreadd_namespaces_readable() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/2/status").map_err(|e| format!("/proc/2/status: {e}: not in the initial PID namespace"))?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("").to_string();
+    if field("Name:") != "kthreadd" || field("PPid:") != "0" {
+        return Err(format!("pid 2 is {:?}, not kthreadd: not in the initial PID namespace", field("Name:")));
+    }
+    std::fs::read_link("/proc/2/ns/user")
+        .map(drop)
+        .map_err(|e| format!("readlink /proc/2/ns/user: {e}: reading a kernel thread's namespaces needs ptrace access (root)"))
+}
+
+fn initial_namespaces_fixed_inodes() -> Outcome {
+    let inodes = namespace_inodes(KTHREADD)?;
+    for kind in Kind::ALL {
+        let (Some(fixed), Some(observed)) = (kind.initial_inode(), inodes.get(kind.name())) else { continue };
+        expect_eq(&format!("the inode of kthreadd's {} namespace", kind.name()), format!("{fixed:#X}"), format!("{observed:#X}"))?;
+    }
+    Ok(())
+}
 
 fn config_found() -> Result<(), String> {
     match nsconform_harness::host::facts().kconfig {
