@@ -171,6 +171,13 @@ pub const CHECKS: &[Check] = &[
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("mnt.create-without-cap-sys-admin-eperm", Kind::Mnt),
     Check::new(
+        "mnt.mount-needs-cap-sys-admin-in-namespace-owner",
+        "Root of a child user namespace can neither mount nor unmount in a mount namespace that an ancestor user namespace owns (EPERM), and can mount once it has a mount namespace of its own",
+        "user_namespaces(7) (mount namespaces owned by a user namespace); may_mount() checks ns_capable(current->nsproxy->mnt_ns->user_ns, CAP_SYS_ADMIN) for path_mount() and path_umount(), fs/namespace.c",
+        &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User)],
+        mount_needs_cap_sys_admin_in_namespace_owner,
+    ),
+    Check::new(
         "mnt.unbindable-copied-into-new-namespace",
         "An unbindable mount is copied into a new mount namespace, tagged `unbindable` there, and cannot be bind-mounted there (EINVAL, recursively or not)",
         "mount_namespaces(7) MS_UNBINDABLE; copy_mnt_ns() passes CL_COPY_UNBINDABLE to copy_tree(), clone_mnt() copies the mount's flags, __do_loopback() refuses IS_MNT_UNBINDABLE(old), fs/namespace.c",
@@ -818,5 +825,30 @@ fn ns_file_move_into_own_namespace_eloop() -> Outcome {
         child.send("the order to exit", &())?;
         child.join()?;
         moved.at("move_mount of the copy of the newer namespace's file onto /tmp/newer")
+    })
+}
+
+fn mount_needs_cap_sys_admin_in_namespace_owner() -> Outcome {
+    // The scratch mount namespace is owned by the check's user namespace; were the refusal
+    // missing, the child's mounts would land there, never on the host.
+    in_scratch(|| {
+        dirs(&["/tmp/owned", "/tmp/mine"])?;
+        tmpfs("/tmp/owned")?;
+        spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
+            expect_errno(
+                "mounting a tmpfs on /tmp/mine as root of a child user namespace, in its parent's mount namespace",
+                Errno::EPERM,
+                mount(Some(SOURCE), "/tmp/mine", Some("tmpfs"), MsFlags::empty(), Some("size=64k")),
+            )?;
+            expect_errno(
+                "unmounting /tmp/owned as root of a child user namespace",
+                Errno::EPERM,
+                umount2("/tmp/owned", MntFlags::empty()),
+            )?;
+            nsconform_harness::unshare(&[Kind::Mnt])?;
+            tmpfs("/tmp/mine")?;
+            umount2("/tmp/mine", MntFlags::empty()).at("unmounting /tmp/mine in the mount namespace it owns")
+        })?
+        .join()
     })
 }
