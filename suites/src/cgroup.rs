@@ -494,7 +494,9 @@ fn nested_namespace_rooted_at_creators_cgroup() -> Outcome {
                 only_cgroup2(&first, "/inner"),
                 first.clone(),
             )?;
-            let mut nested = spawn(Spawn::clone(&[Kind::Cgroup]), |parent| {
+            // unshare, not clone: cgroup_post_fork() re-roots a namespace made by clone at the
+            // child's css_set, so only unshare shows the root copy_cgroup_ns() chose.
+            let mut nested = spawn(Spawn::unshare(&[Kind::Cgroup]), |parent| {
                 let own = cgroups("self")?;
                 expect_eq("/proc/self/cgroup in the nested namespace created in inner", only_cgroup2(&own, "/"), own.clone())?;
                 let check = cgroups(&outside)?;
