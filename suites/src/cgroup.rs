@@ -514,7 +514,11 @@ fn nested_namespace_rooted_at_creators_cgroup() -> Outcome {
             nested.send("the first namespace's reading", &())?;
             nested.join()?;
             let seen = seen?;
-            expect_eq(&format!("/proc/{pid}/cgroup (the nested namespace's creator) read in the first namespace"), only_cgroup2(&seen, "/inner"), seen)
+            expect_eq(
+                &format!("/proc/{pid}/cgroup (the nested namespace's creator) read in the first namespace"),
+                only_cgroup2(&seen, "/inner"),
+                seen,
+            )
         })?
         .join()
     });
@@ -545,7 +549,8 @@ struct CloneArgsCgroup {
 fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
     in_scratch_cgroup(|dir| {
         let target = format!("{dir}/x");
-        nix::unistd::mkdir(target.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)).at(&format!("creating the cgroup {target}"))?;
+        nix::unistd::mkdir(target.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .at(&format!("creating the cgroup {target}"))?;
         let cgroup = std::fs::File::open(&target).at(&format!("opening {target}"))?;
         let before = crate::sys::own_ns("cgroup")?;
         let (from_child, to_parent) = nix::unistd::pipe().setup("a pipe")?;
@@ -562,7 +567,8 @@ fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
         if pid == 0 {
             let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_else(|e| format!("error: {e}"));
             let ns = crate::sys::own_ns("cgroup").map(|i| i.to_string()).unwrap_or_default();
-            let parent = std::fs::read_to_string(format!("/proc/{}/cgroup", nix::unistd::getppid())).unwrap_or_else(|e| format!("error: {e}"));
+            let parent =
+                std::fs::read_to_string(format!("/proc/{}/cgroup", nix::unistd::getppid())).unwrap_or_else(|e| format!("error: {e}"));
             let report = format!("{ns}\n{text}\0{parent}");
             let _ = nix::unistd::write(&to_parent, report.as_bytes());
             // SAFETY: leaves the cloned child at once, running no destructor or atexit handler a second time.
@@ -597,10 +603,8 @@ const CGROUP_V1_NAMED: Probe = Probe {
             return Err("the kernel has no cgroup v1 filesystem (/proc/filesystems lacks \"cgroup\")".into());
         }
         let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-        let blocked = cmdline
-            .split_whitespace()
-            .filter_map(|w| w.strip_prefix("cgroup_no_v1="))
-            .any(|v| v.split(',').any(|t| t == "named"));
+        let blocked =
+            cmdline.split_whitespace().filter_map(|w| w.strip_prefix("cgroup_no_v1=")).any(|v| v.split(',').any(|t| t == "named"));
         if blocked {
             return Err("cgroup_no_v1=named on the kernel command line blocks named hierarchies (ENOENT)".into());
         }
@@ -694,7 +698,8 @@ fn nsdelegate_migration_outside_root_enoent() -> Outcome {
                 Errno::ENOENT,
                 write_file(&format!("{out}/cgroup.procs"), &me),
             )?;
-            write_file(&format!("{inside}/cgroup.procs"), &me).at(&format!("moving itself into {inside}, a child of its namespace root"))?;
+            write_file(&format!("{inside}/cgroup.procs"), &me)
+                .at(&format!("moving itself into {inside}, a child of its namespace root"))?;
             let own = cgroups("self")?;
             expect_eq("/proc/self/cgroup after the moves", only_cgroup2(&own, "/in"), own.clone())
         })?

@@ -394,7 +394,8 @@ fn proc_sys_write_by_global_root_without_owner_cap() -> Outcome {
                 )?;
             }
             try_write_sysctl(Name::Host.sysctl(), "nsconform-global-written").at("writing /proc/sys/kernel/hostname as the global root")?;
-            try_write_sysctl(Name::Domain.sysctl(), "written.nsconform.test").at("writing /proc/sys/kernel/domainname as the global root")?;
+            try_write_sysctl(Name::Domain.sysctl(), "written.nsconform.test")
+                .at("writing /proc/sys/kernel/domainname as the global root")?;
             expect_eq("hostname after the /proc/sys write", "nsconform-global-written".to_string(), Name::Host.get()?)?;
             expect_eq("domainname after the /proc/sys write", "written.nsconform.test".to_string(), Name::Domain.get()?)?;
             to_parent.sync("the writes")
