@@ -89,7 +89,7 @@ pub const CHECKS: &[Check] = &[
     ),
     Check::new(
         "cgroup.nsdelegate-migration-outside-root-enoent",
-        "With cgroup2 mounted with nsdelegate, a process inside a cgroup namespace gets ENOENT moving itself into a cgroup outside its namespace root, and may move into a child of the root",
+        "With cgroup2 mounted with nsdelegate, a process inside a cgroup namespace gets ENOENT moving itself into a cgroup outside its namespace root, and moving a process from outside the root into it; it may move itself into a child of the root",
         "cgroups(7) nsdelegate; cgroup_procs_write_permission() in kernel/cgroup/cgroup.c (both cgroups must be descendants of ns->root_cset->dfl_cgrp)",
         &[Need::Kind(Kind::Cgroup), Need::Probe(NSDELEGATE)],
         nsdelegate_migration_outside_root_enoent,
@@ -689,21 +689,38 @@ fn nsdelegate_migration_outside_root_enoent() -> Outcome {
     let scratch = Scratch::create()?;
     let made = scratch.subgroup("root").and_then(|root| Ok((root, scratch.subgroup("root/in")?, scratch.subgroup("out")?)));
     let outcome = made.and_then(|(root, inside, out)| {
-        spawn(Spawn::fork(), |_| {
-            Scratch::enter(&root)?;
-            unshare(&[Kind::Cgroup])?;
-            let me = getpid().to_string();
-            expect_errno(
-                &format!("moving itself into {out}, a sibling of its namespace root"),
-                Errno::ENOENT,
-                write_file(&format!("{out}/cgroup.procs"), &me),
-            )?;
-            write_file(&format!("{inside}/cgroup.procs"), &me)
-                .at(&format!("moving itself into {inside}, a child of its namespace root"))?;
-            let own = cgroups("self")?;
-            expect_eq("/proc/self/cgroup after the moves", only_cgroup2(&own, "/in"), own.clone())
-        })?
-        .join()
+        // A process outside the namespace root, in "out".
+        let outsider = spawn(Spawn::fork(), |parent| {
+            Scratch::enter(&out)?;
+            parent.sync("the outsider's move")?;
+            parent.recv::<()>("the end of the check")
+        });
+        outsider.and_then(|mut outsider| {
+            outsider.sync("the outsider's move")?;
+            let stranger = outsider.pid().to_string();
+            let member = spawn(Spawn::fork(), |_| {
+                Scratch::enter(&root)?;
+                unshare(&[Kind::Cgroup])?;
+                let me = getpid().to_string();
+                expect_errno(
+                    &format!("moving itself into {out}, a sibling of its namespace root"),
+                    Errno::ENOENT,
+                    write_file(&format!("{out}/cgroup.procs"), &me),
+                )?;
+                expect_errno(
+                    &format!("moving {stranger}, a process in {out} outside its namespace root, into {inside}"),
+                    Errno::ENOENT,
+                    write_file(&format!("{inside}/cgroup.procs"), &stranger),
+                )?;
+                write_file(&format!("{inside}/cgroup.procs"), &me)
+                    .at(&format!("moving itself into {inside}, a child of its namespace root"))?;
+                let own = cgroups("self")?;
+                expect_eq("/proc/self/cgroup after the moves", only_cgroup2(&own, "/in"), own.clone())
+            })
+            .and_then(|member| member.join());
+            let ended = outsider.send("the end of the check", &()).and_then(|()| outsider.join());
+            member.and(ended)
+        })
     });
     let removed = scratch.remove();
     outcome.and(removed)

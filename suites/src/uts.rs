@@ -61,6 +61,13 @@ pub const CHECKS: &[Check] = &[
         set_needs_cap_in_owner,
     ),
     Check::new(
+        "uts.set-by-root-of-owning-user-namespace",
+        "Root of a new user namespace, created together with a UTS namespace (which it then owns), may set that namespace's hostname and domainname",
+        "sethostname(2), user_namespaces(7); clone_uts_ns() in kernel/utsname.c records the creator's user namespace; __do_sys_sethostname() and __do_sys_setdomainname() in kernel/sys.c check ns_capable(uts_ns->user_ns, CAP_SYS_ADMIN)",
+        &[Need::KindInOwnUserns(Kind::Uts), Need::Kind(Kind::User)],
+        set_by_root_of_owning_user_namespace,
+    ),
+    Check::new(
         "uts.setns-back-restores-view",
         "setns back into the former UTS namespace restores its hostname",
         "setns(2); utsns_install() in kernel/utsname.c",
@@ -407,4 +414,16 @@ fn proc_sys_write_by_global_root_without_owner_cap() -> Outcome {
     })?;
     outer.join()?;
     expect_eq("the check process's own names (its parent UTS namespace) afterwards", own, (Name::Host.get()?, Name::Domain.get()?))
+}
+
+fn set_by_root_of_owning_user_namespace() -> Outcome {
+    let own = (Name::Host.get()?, Name::Domain.get()?);
+    spawn(Spawn::clone(&[Kind::User, Kind::Uts]).map_root(), |_| {
+        Name::Host.set("nsconform-userns-root")?;
+        Name::Domain.set("userns-root.nsconform.test")?;
+        expect_eq("hostname after sethostname", "nsconform-userns-root".to_string(), Name::Host.get()?)?;
+        expect_eq("domainname after setdomainname", "userns-root.nsconform.test".to_string(), Name::Domain.get()?)
+    })?
+    .join()?;
+    expect_eq("the creator's own names afterwards", own, (Name::Host.get()?, Name::Domain.get()?))
 }
