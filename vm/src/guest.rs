@@ -88,7 +88,15 @@ fn mount_kernel_filesystems() {
     ];
     for (source, target, fstype, data) in mounts {
         let _ = std::fs::create_dir_all(target);
-        if let Err(e) = mount(Some(source), target, Some(fstype), MsFlags::empty(), data) {
+        // A kernel that rejects the option still gets the filesystem, without it.
+        let mounted = mount(Some(source), target, Some(fstype), MsFlags::empty(), data).or_else(|e| {
+            if data.is_some() {
+                mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>)
+            } else {
+                Err(e)
+            }
+        });
+        if let Err(e) = mounted {
             println!("nsconform-guest: mounting {fstype} on {target}: {e}");
         }
     }
