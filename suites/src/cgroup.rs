@@ -12,7 +12,7 @@ use crate::sys::{poll_until, write_file};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::unistd::getpid;
-use nsconform_harness::{expect_eq, expect_that, spawn, unshare, At, Check, Kind, Need, Outcome, Spawn, Stop};
+use nsconform_harness::{expect_eq, expect_errno, expect_that, spawn, unshare, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -59,6 +59,55 @@ pub const CHECKS: &[Check] = &[
         &[Need::Kind(Kind::Cgroup)],
         moved_member_reads_sibling_via_dotdot,
     ),
+    Check::new(
+        "cgroup.nested-namespace-rooted-at-creators-cgroup",
+        "A cgroup namespace created inside another, by a member moved into a child cgroup of the first one's root, is rooted at that child: its creator reads \"/\", the first root's parent reads \"/../..\", and the first namespace sees the creator at \"/inner\"",
+        "cgroup_namespaces(7); copy_cgroup_ns() in kernel/cgroup/namespace.c roots every new namespace at task_css_set(current), whatever the old namespace's root; cgroup_path_ns_locked() in kernel/cgroup/cgroup.c",
+        &[Need::Kind(Kind::Cgroup)],
+        nested_namespace_rooted_at_creators_cgroup,
+    ),
+    Check::new(
+        "cgroup.clone-into-cgroup-namespace-rooted-at-target",
+        "clone3 with CLONE_INTO_CGROUP and CLONE_NEWCGROUP roots the child's new cgroup namespace at the target cgroup x, not at the parent's cgroup: the child reads its own cgroup2 path as \"/\" and its parent's (x's parent) as \"/..\"",
+        "clone3(2) CLONE_INTO_CGROUP (Linux 5.7); copy_cgroup_ns() first roots the namespace at the parent's css_set, then cgroup_post_fork() in kernel/cgroup/cgroup.c (\"Make the new cset the root_cset of the new cgroup namespace\") replaces it with the child's",
+        &[Need::Kind(Kind::Cgroup), Need::Kernel(5, 7)],
+        clone_into_cgroup_namespace_rooted_at_target,
+    ),
+    Check::new(
+        "cgroup.v1-new-hierarchy-from-namespace-eperm",
+        "Mounting a new named cgroup v1 hierarchy (\"none,name=...\") from a non-initial cgroup namespace gives EPERM, while cgroup2 mounts there",
+        "cgroup_namespaces(7); cgroup1_root_to_use() in kernel/cgroup/cgroup-v1.c (\"Hierarchies may only be created in the initial cgroup namespace\"); cgroup1_get_tree()",
+        &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt), Need::Probe(CGROUP_V1_NAMED)],
+        v1_new_hierarchy_from_namespace_eperm,
+    ),
+    Check::new(
+        "cgroup.mountinfo-root-relative-to-namespace-root",
+        "After unshare(CLONE_NEWCGROUP) in a child cgroup, the root field of the existing cgroup2 mount in /proc/self/mountinfo is shown relative to the new namespace root (\"/..\" for the mount's root one level up)",
+        "cgroup_namespaces(7) (mountinfo); cgroup_show_path() in kernel/cgroup/cgroup.c uses current_cgns_cgroup_from_root() and kernfs_path_from_node()",
+        &[Need::Kind(Kind::Cgroup)],
+        mountinfo_root_relative_to_namespace_root,
+    ),
+    Check::new(
+        "cgroup.nsdelegate-migration-outside-root-enoent",
+        "With cgroup2 mounted with nsdelegate, a process inside a cgroup namespace gets ENOENT moving itself into a cgroup outside its namespace root, and moving a process from outside the root into it; it may move itself into a child of the root",
+        "cgroups(7) nsdelegate; cgroup_procs_write_permission() in kernel/cgroup/cgroup.c (both cgroups must be descendants of ns->root_cset->dfl_cgrp)",
+        &[Need::Kind(Kind::Cgroup), Need::Probe(NSDELEGATE)],
+        nsdelegate_migration_outside_root_enoent,
+    ),
+    Check::new(
+        "cgroup.nsdelegate-namespace-root-files-eperm",
+        "With cgroup2 mounted with nsdelegate, a process inside a cgroup namespace gets EPERM writing cgroup.max.descendants of its namespace root, while it may write it in a child cgroup, write the root's cgroup.procs, and a process outside may write it",
+        "cgroups(7) nsdelegate; cgroup_file_write() in kernel/cgroup/cgroup.c (only CFTYPE_NS_DELEGATABLE files: cgroup.procs, cgroup.threads, cgroup.subtree_control)",
+        &[Need::Kind(Kind::Cgroup), Need::Probe(NSDELEGATE)],
+        nsdelegate_namespace_root_files_eperm,
+    ),
+    Check::new(
+        "cgroup.cgroup2-mount-needs-admin-over-cgroupns-owner",
+        "Root of a new user namespace (with a new mount namespace) gets EPERM mounting cgroup2 while its cgroup namespace belongs to the parent user namespace, and mounts it once it created a cgroup namespace of its own",
+        "cgroup_init_fs_context() in kernel/cgroup/cgroup.c sets fc->user_ns to the cgroup namespace's owner; mount_capable() in fs/super.c (FS_USERNS_MOUNT: ns_capable(fc->user_ns, CAP_SYS_ADMIN)); do_new_mount() in fs/namespace.c",
+        &[Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Mnt), Need::KindInOwnUserns(Kind::Cgroup)],
+        cgroup2_mount_needs_admin_over_cgroupns_owner,
+    ),
     crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup),
     // Without CONFIG_CGROUPS the kernel does not refuse CLONE_NEWCGROUP: the copy_cgroup_ns()
     // stub returns the old namespace, so the flag is accepted and ignored.
@@ -75,6 +124,11 @@ pub const CHECKS: &[Check] = &[
 fn cgroups(pid: &str) -> Result<Vec<(String, String)>, Stop> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    parse_cgroups(&path, &text)
+}
+
+/// The lines of a /proc/PID/cgroup text read from `path`.
+fn parse_cgroups(path: &str, text: &str) -> Result<Vec<(String, String)>, Stop> {
     text.lines()
         .map(|line| match line.splitn(3, ':').collect::<Vec<_>>()[..] {
             // The id and the controllers never hold ':'; the path may.
@@ -414,6 +468,306 @@ fn flag_ignored_when_configured_out() -> Outcome {
         nix::sched::unshare(flag).at("unshare(CLONE_NEWCGROUP) with CONFIG_CGROUPS off")?;
         crate::sys::try_clone(flag.bits()).at("clone(CLONE_NEWCGROUP) with CONFIG_CGROUPS off")?;
         crate::disabled::expect_no_ns_entry("cgroup")
+    })?
+    .join()
+}
+
+/// `lines` with the cgroup2 line's path replaced by `cgroup2` and every v1 line's by "/": the
+/// view of a process whose v1 cgroups are the namespace's roots.
+fn only_cgroup2(lines: &[(String, String)], cgroup2: &str) -> Vec<(String, String)> {
+    lines.iter().map(|(h, _)| (h.clone(), if h == "0:" { cgroup2.to_string() } else { "/".to_string() })).collect()
+}
+
+fn nested_namespace_rooted_at_creators_cgroup() -> Outcome {
+    let outside = getpid().to_string();
+    let scratch = Scratch::create()?;
+    let dir = scratch.dir.clone();
+    let outcome = scratch.subgroup("inner").and_then(|inner| {
+        spawn(Spawn::fork(), |_| {
+            Scratch::enter(&dir)?;
+            unshare(&[Kind::Cgroup])?;
+            // A move inside the namespace's own subtree (allowed with nsdelegate too).
+            Scratch::enter(&inner)?;
+            let first = cgroups("self")?;
+            expect_eq(
+                "/proc/self/cgroup in the first namespace (root: the scratch cgroup) after moving into its child inner",
+                only_cgroup2(&first, "/inner"),
+                first.clone(),
+            )?;
+            // unshare, not clone: cgroup_post_fork() re-roots a namespace made by clone at the
+            // child's css_set, so only unshare shows the root copy_cgroup_ns() chose.
+            let mut nested = spawn(Spawn::unshare(&[Kind::Cgroup]), |parent| {
+                let own = cgroups("self")?;
+                expect_eq("/proc/self/cgroup in the nested namespace created in inner", only_cgroup2(&own, "/"), own.clone())?;
+                let check = cgroups(&outside)?;
+                expect_eq(
+                    &format!("/proc/{outside}/cgroup (the first root's parent) read in the nested namespace"),
+                    only_cgroup2(&check, "/../.."),
+                    check.clone(),
+                )?;
+                parent.sync("the nested namespace's readings")?;
+                parent.recv::<()>("the first namespace's reading")
+            })?;
+            nested.sync("the nested namespace's readings")?;
+            let pid = nested.pid().to_string();
+            let seen = cgroups(&pid);
+            nested.send("the first namespace's reading", &())?;
+            nested.join()?;
+            let seen = seen?;
+            expect_eq(
+                &format!("/proc/{pid}/cgroup (the nested namespace's creator) read in the first namespace"),
+                only_cgroup2(&seen, "/inner"),
+                seen,
+            )
+        })?
+        .join()
+    });
+    let removed = scratch.remove();
+    outcome.and(removed)
+}
+
+/// include/uapi/linux/sched.h (Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgsCgroup {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
+    in_scratch_cgroup(|dir| {
+        let target = format!("{dir}/x");
+        nix::unistd::mkdir(target.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .at(&format!("creating the cgroup {target}"))?;
+        let cgroup = std::fs::File::open(&target).at(&format!("opening {target}"))?;
+        let before = crate::sys::own_ns("cgroup")?;
+        let (from_child, to_parent) = nix::unistd::pipe().setup("a pipe")?;
+        let args = CloneArgsCgroup {
+            flags: CLONE_INTO_CGROUP | libc::CLONE_NEWCGROUP as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: std::os::fd::AsRawFd::as_raw_fd(&cgroup) as u64,
+            ..Default::default()
+        };
+        // SAFETY: check processes are single-threaded; a null stack gives the child a copy of
+        // ours, as fork does; args is a live clone_args of the size passed.
+        let pid = crate::sys::errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgsCgroup>()) })
+            .at("clone3(CLONE_INTO_CGROUP | CLONE_NEWCGROUP)")?;
+        if pid == 0 {
+            let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_else(|e| format!("error: {e}"));
+            let ns = crate::sys::own_ns("cgroup").map(|i| i.to_string()).unwrap_or_default();
+            let parent =
+                std::fs::read_to_string(format!("/proc/{}/cgroup", nix::unistd::getppid())).unwrap_or_else(|e| format!("error: {e}"));
+            let report = format!("{ns}\n{text}\0{parent}");
+            let _ = nix::unistd::write(&to_parent, report.as_bytes());
+            // SAFETY: leaves the cloned child at once, running no destructor or atexit handler a second time.
+            unsafe { libc::_exit(0) }
+        }
+        drop(to_parent);
+        let mut report = String::new();
+        let read = std::io::Read::read_to_string(&mut std::fs::File::from(from_child), &mut report).setup("reading the child's report");
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as libc::pid_t), None);
+        read?;
+        let (ns, text) = report.split_once('\n').unwrap_or(("", &report));
+        expect_that(
+            "/proc/self/ns/cgroup of the child",
+            ns != before.to_string(),
+            format!("a new namespace, not the parent's ({before})"),
+            ns,
+        )?;
+        let (own, parent) = text.split_once('\0').unwrap_or((text, ""));
+        let own = parse_cgroups("the child's /proc/self/cgroup", own)?;
+        expect_eq("the child's /proc/self/cgroup (the child is in x)", only_cgroup2(&own, "/"), own.clone())?;
+        let parent = parse_cgroups("the parent's /proc/PID/cgroup read by the child", parent)?;
+        expect_eq("the parent's /proc/PID/cgroup (in x's parent) read by the child", only_cgroup2(&parent, "/.."), parent.clone())
+    })
+}
+
+/// cgroup v1 exists and named hierarchies are not blocked at boot.
+const CGROUP_V1_NAMED: Probe = Probe {
+    what: "cgroup v1 named hierarchies",
+    run: || {
+        let filesystems = std::fs::read_to_string("/proc/filesystems").map_err(|e| format!("/proc/filesystems: {e}"))?;
+        if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("cgroup")) {
+            return Err("the kernel has no cgroup v1 filesystem (/proc/filesystems lacks \"cgroup\")".into());
+        }
+        let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        let blocked =
+            cmdline.split_whitespace().filter_map(|w| w.strip_prefix("cgroup_no_v1=")).any(|v| v.split(',').any(|t| t == "named"));
+        if blocked {
+            return Err("cgroup_no_v1=named on the kernel command line blocks named hierarchies (ENOENT)".into());
+        }
+        Ok(())
+    },
+};
+
+fn v1_new_hierarchy_from_namespace_eperm() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Cgroup, Kind::Mnt]), |_| {
+        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
+        for dir in ["/tmp/v1", "/tmp/v2"] {
+            std::fs::create_dir(dir).at(&format!("mkdir {dir}"))?;
+        }
+        let options = format!("none,name=nsconform-{}", getpid());
+        expect_errno(
+            &format!("mounting a new cgroup v1 hierarchy ({options}) from a non-initial cgroup namespace"),
+            Errno::EPERM,
+            mount(Some("none"), "/tmp/v1", Some("cgroup"), MsFlags::empty(), Some(options.as_str())),
+        )?;
+        mount(Some("cgroup2"), "/tmp/v2", Some("cgroup2"), MsFlags::empty(), None::<&str>)
+            .at("mounting cgroup2 from the same namespaces (the control: the mount itself is allowed)")
+    })?
+    .join()
+}
+
+/// The root field of the mountinfo line of the mount at `mount_point` of type `fstype`.
+fn mountinfo_root(mount_point: &str, fstype: &str) -> Result<Option<String>, Stop> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
+    Ok(mountinfo.lines().find_map(|line| {
+        let (fields, after) = line.split_once(" - ")?;
+        let fields: Vec<&str> = fields.split(' ').collect();
+        (fields.get(4) == Some(&mount_point) && after.split(' ').next() == Some(fstype)).then(|| fields[3].to_string())
+    }))
+}
+
+fn mountinfo_root_relative_to_namespace_root() -> Outcome {
+    let (mount_point, mount_root) = cgroup2_mount()?;
+    in_scratch_cgroup(|_| {
+        let own = cgroups("self")?
+            .into_iter()
+            .find_map(|(h, path)| (h == "0:").then_some(path))
+            .ok_or_else(|| Stop::fail("reading /proc/self/cgroup", "a cgroup2 line", "none"))?;
+        let expected = relative(&own, &mount_root);
+        spawn(Spawn::clone(&[Kind::Cgroup]), move |_| {
+            expect_eq(
+                &format!("the root of the cgroup2 mount at {mount_point} (root {mount_root} outside) in mountinfo, inside a namespace rooted at {own}"),
+                Some(expected),
+                mountinfo_root(&mount_point, "cgroup2")?,
+            )
+        })?
+        .join()
+    })
+}
+
+/// The super options of the cgroup2 mount ("rw,nsdelegate,..."), from mountinfo.
+fn cgroup2_super_options() -> Result<String, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (_, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = after.split(' ').collect();
+            (fields.first() == Some(&"cgroup2")).then(|| fields.get(2).unwrap_or(&"").to_string())
+        })
+        .ok_or_else(|| "no cgroup2 hierarchy is mounted".to_string())
+}
+
+/// The cgroup2 hierarchy is mounted with nsdelegate (never changed here: it is the host's).
+const NSDELEGATE: Probe = Probe {
+    what: "cgroup2 mounted with nsdelegate",
+    run: || {
+        let options = cgroup2_super_options()?;
+        if options.split(',').any(|o| o == "nsdelegate") {
+            Ok(())
+        } else {
+            Err(format!("the cgroup2 mount's options are {options:?}, without nsdelegate (the host's mount is never remounted)"))
+        }
+    },
+};
+
+fn nsdelegate_migration_outside_root_enoent() -> Outcome {
+    let scratch = Scratch::create()?;
+    let made = scratch.subgroup("root").and_then(|root| Ok((root, scratch.subgroup("root/in")?, scratch.subgroup("out")?)));
+    let outcome = made.and_then(|(root, inside, out)| {
+        // A process outside the namespace root, in "out".
+        let outsider = spawn(Spawn::fork(), |parent| {
+            Scratch::enter(&out)?;
+            parent.sync("the outsider's move")?;
+            parent.recv::<()>("the end of the check")
+        });
+        outsider.and_then(|mut outsider| {
+            outsider.sync("the outsider's move")?;
+            let stranger = outsider.pid().to_string();
+            let member = spawn(Spawn::fork(), |_| {
+                Scratch::enter(&root)?;
+                unshare(&[Kind::Cgroup])?;
+                let me = getpid().to_string();
+                expect_errno(
+                    &format!("moving itself into {out}, a sibling of its namespace root"),
+                    Errno::ENOENT,
+                    write_file(&format!("{out}/cgroup.procs"), &me),
+                )?;
+                expect_errno(
+                    &format!("moving {stranger}, a process in {out} outside its namespace root, into {inside}"),
+                    Errno::ENOENT,
+                    write_file(&format!("{inside}/cgroup.procs"), &stranger),
+                )?;
+                write_file(&format!("{inside}/cgroup.procs"), &me)
+                    .at(&format!("moving itself into {inside}, a child of its namespace root"))?;
+                let own = cgroups("self")?;
+                expect_eq("/proc/self/cgroup after the moves", only_cgroup2(&own, "/in"), own.clone())
+            })
+            .and_then(|member| member.join());
+            let ended = outsider.send("the end of the check", &()).and_then(|()| outsider.join());
+            member.and(ended)
+        })
+    });
+    let removed = scratch.remove();
+    outcome.and(removed)
+}
+
+fn nsdelegate_namespace_root_files_eperm() -> Outcome {
+    let scratch = Scratch::create()?;
+    let made = scratch.subgroup("root").and_then(|root| Ok((root, scratch.subgroup("root/in")?)));
+    let outcome = made.and_then(|(root, inside)| {
+        let file = format!("{root}/cgroup.max.descendants");
+        spawn(Spawn::fork(), |_| {
+            Scratch::enter(&root)?;
+            unshare(&[Kind::Cgroup])?;
+            expect_errno(&format!("writing 5 to {file} (the namespace root's) from inside"), Errno::EPERM, write_file(&file, "5"))?;
+            let below = format!("{inside}/cgroup.max.descendants");
+            write_file(&below, "5").at(&format!("writing 5 to {below} (a child of the namespace root) from inside"))?;
+            write_file(&format!("{root}/cgroup.procs"), &getpid().to_string())
+                .at(&format!("writing {root}/cgroup.procs (delegatable) from inside"))
+        })?
+        .join()?;
+        write_file(&file, "5").at(&format!("writing 5 to {file} from outside the namespace"))?;
+        let value = std::fs::read_to_string(&file).at(&format!("reading {file}"))?;
+        expect_eq(&format!("{file} after the writes"), "5", value.trim())
+    });
+    let removed = scratch.remove();
+    outcome.and(removed)
+}
+
+fn cgroup2_mount_needs_admin_over_cgroupns_owner() -> Outcome {
+    // The options of the existing mount: a mount that wrongly succeeded from the initial
+    // cgroup namespace would apply its options to the hierarchy (apply_cgroup_root_flags()).
+    let options = match cgroup2_super_options() {
+        Ok(o) => o.split(',').filter(|o| !matches!(*o, "rw" | "ro" | "seclabel")).collect::<Vec<_>>().join(","),
+        Err(_) => String::new(),
+    };
+    spawn(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root(), move |_| {
+        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
+        std::fs::create_dir("/tmp/cgroup2").at("mkdir /tmp/cgroup2")?;
+        let data = (!options.is_empty()).then_some(options.as_str());
+        expect_errno(
+            "mounting cgroup2 from a new user namespace, in a cgroup namespace owned by the parent user namespace",
+            Errno::EPERM,
+            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), data),
+        )?;
+        unshare(&[Kind::Cgroup])?;
+        mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), data)
+            .at("mounting cgroup2 after creating a cgroup namespace owned by the new user namespace")
     })?
     .join()
 }

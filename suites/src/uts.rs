@@ -61,11 +61,60 @@ pub const CHECKS: &[Check] = &[
         set_needs_cap_in_owner,
     ),
     Check::new(
+        "uts.set-by-root-of-owning-user-namespace",
+        "Root of a new user namespace, created together with a UTS namespace (which it then owns), may set that namespace's hostname and domainname",
+        "sethostname(2), user_namespaces(7); clone_uts_ns() in kernel/utsname.c records the creator's user namespace; __do_sys_sethostname() and __do_sys_setdomainname() in kernel/sys.c check ns_capable(uts_ns->user_ns, CAP_SYS_ADMIN)",
+        &[Need::KindInOwnUserns(Kind::Uts), Need::Kind(Kind::User)],
+        set_by_root_of_owning_user_namespace,
+    ),
+    Check::new(
         "uts.setns-back-restores-view",
         "setns back into the former UTS namespace restores its hostname",
         "setns(2); utsns_install() in kernel/utsname.c",
         &[Need::Kind(Kind::Uts)],
         setns_back_restores_view,
+    ),
+    Check::new(
+        "uts.hostname-length-limit",
+        "sethostname accepts 0 and 64 bytes (__NEW_UTS_LEN) and gives EINVAL for 65 bytes and a negative length, leaving the hostname unchanged",
+        "sethostname(2) ERRORS (EINVAL: len negative or larger than allowed); __do_sys_sethostname() in kernel/sys.c checks len > __NEW_UTS_LEN (include/uapi/linux/utsname.h: 64)",
+        &[Need::Kind(Kind::Uts)],
+        || length_limit(Name::Host),
+    ),
+    Check::new(
+        "uts.domainname-length-limit",
+        "setdomainname accepts 0 and 64 bytes (__NEW_UTS_LEN) and gives EINVAL for 65 bytes and a negative length, leaving the domainname unchanged",
+        "setdomainname(2) ERRORS (EINVAL: len negative or too large); __do_sys_setdomainname() in kernel/sys.c checks len > __NEW_UTS_LEN (include/uapi/linux/utsname.h: 64)",
+        &[Need::Kind(Kind::Uts)],
+        || length_limit(Name::Domain),
+    ),
+    Check::new(
+        "uts.proc-sys-reads-caller-namespace",
+        "/proc/sys/kernel/hostname and domainname read the names of the reader's UTS namespace: a child's after it set its own, the parent's unchanged",
+        "proc(5) /proc/sys/kernel/{hostname,domainname}; get_uts() and proc_do_uts_string() in kernel/utsname_sysctl.c use current->nsproxy->uts_ns",
+        &[Need::Kind(Kind::Uts)],
+        proc_sys_reads_caller_namespace,
+    ),
+    Check::new(
+        "uts.new-namespace-copies-kernel-identity",
+        "uname's sysname, release, version and machine in a new UTS namespace equal its creator's, and /proc/sys/kernel/ostype, osrelease and version read the same",
+        "uts_namespaces(7); clone_uts_ns() in kernel/utsname.c copies the whole new_utsname; proc_do_uts_string() in kernel/utsname_sysctl.c",
+        &[Need::Kind(Kind::Uts)],
+        new_namespace_copies_kernel_identity,
+    ),
+    Check::new(
+        "uts.proc-sys-write-eacces-unless-global-root",
+        "A process whose euid is not the global root gets EACCES opening /proc/sys/kernel/hostname and domainname for writing, even as root of the user namespace owning its UTS namespace, where sethostname and setdomainname succeed",
+        "proc_sys_permission(), sysctl_perm() and test_perm() in fs/proc/proc_sysctl.c (mode 0644 against GLOBAL_ROOT_UID, no capability); uts_kern_table in kernel/utsname_sysctl.c",
+        &[Need::KindInOwnUserns(Kind::Uts), Need::Kind(Kind::User), Need::Probe(crate::fixture::CREATOR_WITHOUT_CAPABILITIES)],
+        proc_sys_write_eacces_unless_global_root,
+    ),
+    Check::new(
+        "uts.proc-sys-write-by-global-root-without-owner-cap",
+        "The global root (euid 0 in the initial user namespace's terms) inside a child user namespace, without CAP_SYS_ADMIN over its UTS namespace's owner, gets EPERM from sethostname yet may write /proc/sys/kernel/hostname and domainname, which change its own UTS namespace only",
+        "test_perm() in fs/proc/proc_sysctl.c checks the file mode against GLOBAL_ROOT_UID, not ns_capable(); proc_do_uts_string() in kernel/utsname_sysctl.c writes current's uts_ns; __do_sys_sethostname() in kernel/sys.c checks ns_capable()",
+        &[Need::Kind(Kind::Uts), Need::Kind(Kind::User), Need::InitialAdmin],
+        proc_sys_write_by_global_root_without_owner_cap,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("uts.create-without-cap-sys-admin-eperm", Kind::Uts),
     refused_when_configured_out!("uts.flag-refused-when-configured-out", Kind::Uts),
@@ -100,6 +149,32 @@ impl Name {
             Name::Host => unsafe { libc::sethostname(value.as_ptr().cast(), value.len()) },
             // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
             Name::Domain => unsafe { libc::setdomainname(value.as_ptr().cast(), value.len()) },
+        };
+        Errno::result(ret).map(drop)
+    }
+
+    /// The name's /proc/sys/kernel file.
+    fn sysctl(self) -> &'static str {
+        match self {
+            Name::Host => "/proc/sys/kernel/hostname",
+            Name::Domain => "/proc/sys/kernel/domainname",
+        }
+    }
+
+    /// The name read from its /proc/sys/kernel file, without the trailing newline.
+    fn read_sysctl(self) -> Result<String, Stop> {
+        let text = std::fs::read_to_string(self.sysctl()).at(&format!("reading {}", self.sysctl()))?;
+        Ok(text.trim_end_matches('\n').to_string())
+    }
+
+    /// The set call with a raw length (negative lengths included).
+    fn try_set_len(self, value: &[u8], len: libc::c_int) -> Result<(), Errno> {
+        let len = len as libc::size_t;
+        let ret = match self {
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
+            Name::Host => unsafe { libc::sethostname(value.as_ptr().cast(), len) },
+            // SAFETY: a system call with integer arguments or pointers to live buffers of the type it expects.
+            Name::Domain => unsafe { libc::setdomainname(value.as_ptr().cast(), len) },
         };
         Errno::result(ret).map(drop)
     }
@@ -203,4 +278,152 @@ fn setns_back_restores_view() -> Outcome {
         expect_eq("hostname after setns back", "nsconform-old".to_string(), Name::Host.get()?)
     })?
     .join()
+}
+
+/// __NEW_UTS_LEN, include/uapi/linux/utsname.h.
+const NEW_UTS_LEN: usize = 64;
+
+fn length_limit(name: Name) -> Outcome {
+    spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        let label = name.label();
+        name.set("")?;
+        expect_eq(&format!("{label} after setting 0 bytes"), String::new(), name.get()?)?;
+        let longest = "n".repeat(NEW_UTS_LEN);
+        name.set(&longest)?;
+        expect_eq(&format!("{label} after setting {NEW_UTS_LEN} bytes"), longest.clone(), name.get()?)?;
+        let too_long = "m".repeat(NEW_UTS_LEN + 1);
+        expect_errno(&format!("setting the {label} to {} bytes", NEW_UTS_LEN + 1), Errno::EINVAL, name.try_set(&too_long))?;
+        expect_errno(&format!("setting the {label} with length -1"), Errno::EINVAL, name.try_set_len(too_long.as_bytes(), -1))?;
+        expect_eq(&format!("{label} after the refused calls"), longest, name.get()?)
+    })?
+    .join()
+}
+
+fn proc_sys_reads_caller_namespace() -> Outcome {
+    let parent = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        Name::Host.set("nsconform-proc-parent")?;
+        Name::Domain.set("parent.nsconform.test")?;
+        let mut child = spawn(Spawn::clone(&[Kind::Uts]), |to_parent| {
+            for (name, copied) in [(Name::Host, "nsconform-proc-parent"), (Name::Domain, "parent.nsconform.test")] {
+                expect_eq(&format!("{} in the new namespace", name.sysctl()), copied.to_string(), name.read_sysctl()?)?;
+            }
+            Name::Host.set("nsconform-proc-child")?;
+            Name::Domain.set("child.nsconform.test")?;
+            expect_eq("/proc/sys/kernel/hostname after sethostname", "nsconform-proc-child".to_string(), Name::Host.read_sysctl()?)?;
+            expect_eq("/proc/sys/kernel/domainname after setdomainname", "child.nsconform.test".to_string(), Name::Domain.read_sysctl()?)?;
+            to_parent.sync("the child's change")
+        })?;
+        child.sync("the child's change")?;
+        expect_eq("the parent's /proc/sys/kernel/hostname", "nsconform-proc-parent".to_string(), Name::Host.read_sysctl()?)?;
+        expect_eq("the parent's /proc/sys/kernel/domainname", "parent.nsconform.test".to_string(), Name::Domain.read_sysctl()?)?;
+        child.join()
+    })?;
+    parent.join()
+}
+
+/// uname's fields that no namespace call changes, and the /proc/sys/kernel files of three.
+fn kernel_identity() -> Result<Vec<(String, String)>, Stop> {
+    let uts = nix::sys::utsname::uname().at("uname")?;
+    let mut fields: Vec<(String, String)> = [
+        ("uname().sysname", uts.sysname()),
+        ("uname().release", uts.release()),
+        ("uname().version", uts.version()),
+        ("uname().machine", uts.machine()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
+    .collect();
+    for file in ["ostype", "osrelease", "version"] {
+        let path = format!("/proc/sys/kernel/{file}");
+        let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+        fields.push((path, text.trim_end_matches('\n').to_string()));
+    }
+    Ok(fields)
+}
+
+fn new_namespace_copies_kernel_identity() -> Outcome {
+    let outside = kernel_identity()?;
+    expect_that(
+        "uname().sysname outside",
+        outside.first().is_some_and(|(_, v)| v == "Linux"),
+        "Linux",
+        outside.first().map(|(_, v)| v.as_str()).unwrap_or(""),
+    )?;
+    spawn(Spawn::clone(&[Kind::Uts]), move |_| {
+        Name::Host.set("nsconform-identity")?;
+        expect_eq("uname's other fields and /proc/sys/kernel/{ostype,osrelease,version} in the new namespace", outside, kernel_identity()?)
+    })?
+    .join()
+}
+
+/// Opens `path` for writing: the errno of open(2) or of the write(2) of `value`.
+fn try_write_sysctl(path: &str, value: &str) -> Result<(), Errno> {
+    crate::sys::write_file(path, value)
+}
+
+fn proc_sys_write_eacces_unless_global_root() -> Outcome {
+    crate::fixture::without_capabilities(|| {
+        let uid = nix::unistd::geteuid();
+        // Root of a new user namespace, mapped to this uid (not 0), in a UTS namespace it owns.
+        nsconform_harness::userns::become_root()
+            .map_err(|e| nsconform_harness::process::creation_error(&[Kind::User], e.errno, "becoming root of a new user namespace"))?;
+        nsconform_harness::unshare(&[Kind::Uts])?;
+        for name in [Name::Host, Name::Domain] {
+            name.set("nsconform-owner-set")?;
+            expect_errno(
+                &format!("writing {} as root of the owning user namespace, mapped to uid {uid}", name.sysctl()),
+                Errno::EACCES,
+                try_write_sysctl(name.sysctl(), "nsconform-by-proc"),
+            )?;
+            expect_eq(&format!("{} after the refused write", name.label()), "nsconform-owner-set".to_string(), name.get()?)?;
+            expect_eq(&format!("{} read back", name.sysctl()), "nsconform-owner-set".to_string(), name.read_sysctl()?)?;
+        }
+        Ok(())
+    })
+}
+
+fn proc_sys_write_by_global_root_without_owner_cap() -> Outcome {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Stop::skip(format!("the run's euid is {}, not the global root", nix::unistd::geteuid())));
+    }
+    let own = (Name::Host.get()?, Name::Domain.get()?);
+    let outer = spawn(Spawn::clone(&[Kind::Uts]), |_| {
+        Name::Host.set("nsconform-global-outer")?;
+        Name::Domain.set("outer.nsconform.test")?;
+        let mut child = spawn(Spawn::clone(&[Kind::User]).map_root(), |to_parent| {
+            // uid 0 here is uid 0 of the initial user namespace (map_root maps it to the run's
+            // euid); the UTS namespace belongs to the parent user namespace.
+            for name in [Name::Host, Name::Domain] {
+                expect_errno(
+                    &format!("setting the {} from a user namespace that does not own the UTS namespace", name.label()),
+                    Errno::EPERM,
+                    name.try_set("nsconform-denied"),
+                )?;
+            }
+            try_write_sysctl(Name::Host.sysctl(), "nsconform-global-written").at("writing /proc/sys/kernel/hostname as the global root")?;
+            try_write_sysctl(Name::Domain.sysctl(), "written.nsconform.test")
+                .at("writing /proc/sys/kernel/domainname as the global root")?;
+            expect_eq("hostname after the /proc/sys write", "nsconform-global-written".to_string(), Name::Host.get()?)?;
+            expect_eq("domainname after the /proc/sys write", "written.nsconform.test".to_string(), Name::Domain.get()?)?;
+            to_parent.sync("the writes")
+        })?;
+        child.sync("the writes")?;
+        // The parent shares the UTS namespace: it sees the writes.
+        expect_eq("the hostname read by the UTS namespace's other member", "nsconform-global-written".to_string(), Name::Host.get()?)?;
+        child.join()
+    })?;
+    outer.join()?;
+    expect_eq("the check process's own names (its parent UTS namespace) afterwards", own, (Name::Host.get()?, Name::Domain.get()?))
+}
+
+fn set_by_root_of_owning_user_namespace() -> Outcome {
+    let own = (Name::Host.get()?, Name::Domain.get()?);
+    spawn(Spawn::clone(&[Kind::User, Kind::Uts]).map_root(), |_| {
+        Name::Host.set("nsconform-userns-root")?;
+        Name::Domain.set("userns-root.nsconform.test")?;
+        expect_eq("hostname after sethostname", "nsconform-userns-root".to_string(), Name::Host.get()?)?;
+        expect_eq("domainname after setdomainname", "userns-root.nsconform.test".to_string(), Name::Domain.get()?)
+    })?
+    .join()?;
+    expect_eq("the creator's own names afterwards", own, (Name::Host.get()?, Name::Domain.get()?))
 }

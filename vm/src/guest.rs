@@ -76,17 +76,27 @@ fn drain(tty: Option<&impl AsRawFd>) {
 }
 
 fn mount_kernel_filesystems() {
-    let mounts: [(&str, &str, &str); 6] = [
-        ("proc", "/proc", "proc"),
-        ("sysfs", "/sys", "sysfs"),
-        ("devtmpfs", "/dev", "devtmpfs"),
-        ("tmpfs", "/tmp", "tmpfs"),
-        ("tmpfs", "/run", "tmpfs"),
-        ("cgroup2", "/sys/fs/cgroup", "cgroup2"),
+    // cgroup2 with nsdelegate (Linux 4.13), as systemd mounts it: the nsdelegate checks run in
+    // the guest, which is thrown away, and never remount the host's hierarchy.
+    let mounts: [(&str, &str, &str, Option<&str>); 6] = [
+        ("proc", "/proc", "proc", None),
+        ("sysfs", "/sys", "sysfs", None),
+        ("devtmpfs", "/dev", "devtmpfs", None),
+        ("tmpfs", "/tmp", "tmpfs", None),
+        ("tmpfs", "/run", "tmpfs", None),
+        ("cgroup2", "/sys/fs/cgroup", "cgroup2", Some("nsdelegate")),
     ];
-    for (source, target, fstype) in mounts {
+    for (source, target, fstype, data) in mounts {
         let _ = std::fs::create_dir_all(target);
-        if let Err(e) = mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>) {
+        // A kernel that rejects the option still gets the filesystem, without it.
+        let mounted = mount(Some(source), target, Some(fstype), MsFlags::empty(), data).or_else(|e| {
+            if data.is_some() {
+                mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>)
+            } else {
+                Err(e)
+            }
+        });
+        if let Err(e) = mounted {
             println!("nsconform-guest: mounting {fstype} on {target}: {e}");
         }
     }
