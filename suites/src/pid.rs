@@ -830,23 +830,21 @@ fn procfs_mount_uses_active_namespace() -> Outcome {
 
 /// After unshare(CLONE_NEWPID | CLONE_NEWNS), mounts proc and reads it.
 fn unshared_caller_mounts_proc(_: &Parent) -> Outcome {
-    {
-        let me = getpid().as_raw();
-        mount_proc("/proc", None)?;
-        let link = std::fs::read_link("/proc/self").at("readlink /proc/self after unshare(CLONE_NEWPID) and the mount")?;
-        expect_eq("/proc/self of the caller (its pid in its own PID namespace)", me.to_string(), link.to_string_lossy().into_owned())?;
-        let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its pid", &getpid().as_raw()))?;
-        expect_eq("getpid() of the caller's first child", 1, child.recv::<i32>("its pid")?)?;
-        let outer = child.pid().as_raw();
-        let listed = listed_pids("/proc")?;
-        expect_that(
-            &format!("the first child, pid {outer} in the caller's namespace, in the procfs the caller mounted"),
-            listed.contains(&outer),
-            format!("/proc/{outer} listed"),
-            format!("{listed:?}"),
-        )?;
-        child.join()
-    }
+    let me = getpid().as_raw();
+    mount_proc("/proc", None)?;
+    let link = std::fs::read_link("/proc/self").at("readlink /proc/self after unshare(CLONE_NEWPID) and the mount")?;
+    expect_eq("/proc/self of the caller (its pid in its own PID namespace)", me.to_string(), link.to_string_lossy().into_owned())?;
+    let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its pid", &getpid().as_raw()))?;
+    expect_eq("getpid() of the caller's first child", 1, child.recv::<i32>("its pid")?)?;
+    let outer = child.pid().as_raw();
+    let listed = listed_pids("/proc")?;
+    expect_that(
+        &format!("the first child, pid {outer} in the caller's namespace, in the procfs the caller mounted"),
+        listed.contains(&outer),
+        format!("/proc/{outer} listed"),
+        format!("{listed:?}"),
+    )?;
+    child.join()
 }
 
 fn gettid() -> i32 {
