@@ -368,7 +368,7 @@ fn ns_get_owner_uid_in_callers_namespace() -> Outcome {
 
 /// The ids root of a child user namespace maps to: 100000 where the run may map any id (it
 /// holds CAP_SETUID and CAP_SETGID in the initial user namespace), else the caller's own.
-fn root_target() -> (u32, u32) {
+pub(crate) fn root_target() -> (u32, u32) {
     let privileged = nsconform_harness::host::is_initial(Kind::User) && geteuid().is_root();
     if privileged {
         (100_000, 100_000)

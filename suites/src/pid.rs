@@ -5,7 +5,7 @@ use crate::disabled::refused_when_configured_out;
 use crate::pidfd::fdinfo_pids;
 use crate::sys::{
     captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, read_sysctl,
-    write_sysctl,
+    write_file, write_sysctl,
 };
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
@@ -243,6 +243,13 @@ pub const CHECKS: &[Check] = &[
         "kill(2) (pid -1: every process the caller may signal but init); kill_something_info() in kernel/signal.c skips tasks whose task_pid_vnr() is 0 (outside) or 1",
         &[Need::Kind(Kind::Pid)],
         kill_minus_one_stays_in_namespace,
+    ),
+    Check::new(
+        "pid.pid-max-per-namespace",
+        "kernel.pid_max is per PID namespace (Linux 6.14): root of the namespace's owning user namespace (mapped to a uid other than the global root) owns it and may write it; the value holds inside while the parent namespace's is unchanged, and clone3 set_tid refuses a pid at or above it with EINVAL while one below is accepted",
+        "pid_namespaces(7); commit 7863dcc72d0f (\"pid: allow pid_max to be set per pid namespace\", 6.14): register_pidns_sysctls(), pid_table_root_permissions() and pid_table_root_set_ownership() in kernel/pid.c; alloc_pid() refuses tid >= pid_max of each level",
+        &[Need::Kernel(6, 14), Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Pid)],
+        pid_max_per_namespace,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("pid.create-without-cap-sys-admin-eperm", Kind::Pid),
     refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
@@ -982,4 +989,49 @@ fn kill_minus_one_stays_in_namespace() -> Outcome {
         answer.at("kill(-1, 0) by init with a child in its namespace")
     })?
     .join()
+}
+
+/// clone3 with set_tid `[tid]` in the caller's PID namespace; the child leaves at once.
+fn clone3_with_pid(tid: libc::pid_t) -> Result<(), Errno> {
+    let child = raw_clone3_set_tid(0, &[tid])?;
+    if child == 0 {
+        // SAFETY: leaves the child at once, running no destructor or atexit handler a second time.
+        unsafe { libc::_exit(0) }
+    }
+    nix::sys::wait::waitpid(Pid::from_raw(child), None).map(drop)
+}
+
+fn pid_max_per_namespace() -> Outcome {
+    const PID_MAX: &str = "/proc/sys/kernel/pid_max";
+    // Above pid_max_min (8 per possible CPU, at least 301) on any machine of under 1250 CPUs.
+    const VALUE: libc::pid_t = 10_000;
+    let before = read_sysctl(PID_MAX)?;
+    let (uid, gid) = crate::identity::root_target();
+    let mut child = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+        to_parent.sync("the new user namespace")?;
+        to_parent.sync("the mapping")?;
+        // Root of this namespace is never the global root: a kernel with one global pid_max
+        // would refuse the write below (EACCES), never apply it to the host.
+        let root = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::setresgid(root.1, root.1, root.1).at("setresgid(0) in the new user namespace")?;
+        nix::unistd::setresuid(root.0, root.0, root.0).at("setresuid(0) in the new user namespace")?;
+        spawn(Spawn::clone(&[Kind::Pid]), |_| {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(PID_MAX).at(&format!("stat {PID_MAX}"))?;
+            expect_eq(&format!("owner of {PID_MAX} in the new PID namespace, read by its owner's root"), (0, 0), (meta.uid(), meta.gid()))?;
+            write_sysctl(PID_MAX, &VALUE.to_string()).at(&format!("writing {VALUE} to pid_max as root of the PID namespace's owner"))?;
+            expect_eq("pid_max read back inside", VALUE.to_string(), read_sysctl(PID_MAX)?)?;
+            clone3_with_pid(VALUE - 1).at(&format!("clone3 with set_tid [{}] under pid_max {VALUE}", VALUE - 1))?;
+            expect_errno(&format!("clone3 with set_tid [{VALUE}] under pid_max {VALUE}"), Errno::EINVAL, clone3_with_pid(VALUE))
+        })?
+        .join()
+    })?;
+    child.sync("the new user namespace")?;
+    let proc = format!("/proc/{}", child.pid());
+    write_file(&format!("{proc}/setgroups"), "deny").at("writing \"deny\" to the child's setgroups")?;
+    write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("mapping the child's root to uid {uid}"))?;
+    write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("mapping the child's root to gid {gid}"))?;
+    child.sync("the mapping")?;
+    child.join()?;
+    expect_eq("pid_max of the parent's PID namespace after the write inside", before, read_sysctl(PID_MAX)?)
 }
