@@ -69,6 +69,13 @@ pub const CHECKS: &[Check] = &[
         ns_get_owner_uid_in_callers_namespace,
     ),
     Check::new(
+        "user.uid-map-read-relative-to-reader",
+        "A uid_map reads its outside ids in the reader's user namespace, except that a process reading its own namespace's map reads them in the parent's: with U mapping 1000 to the creator's euid X and V (in U) mapping 0 to 1000, U's map reads \"1000 X 1\" outside and in U, \"1000 0 1\" in V; V's map reads \"0 X 1\" outside and \"0 1000 1\" in U and in V",
+        "user_namespaces(7) (\"the second field is interpreted relative to the user namespace of the process that opened the file\", the parent's when it is the same); uid_m_show() in kernel/user_namespace.c",
+        &[Need::Kind(Kind::User)],
+        uid_map_read_relative_to_reader,
+    ),
+    Check::new(
         "user.net-sysctls-owned-by-userns-root",
         "The /proc/sys/net files of a network namespace owned by a child user namespace belong to that namespace's root: uid and gid 0 inside, the ids root maps to (100000 when the run may map them) from the parent namespace; with root unmapped they stay the global root's (65534 inside)",
         "net_ctl_set_ownership() in net/sysctl_net.c: make_kuid(net->user_ns, 0) when valid; proc_sys_make_inode() in fs/proc/proc_sysctl.c",
@@ -430,4 +437,43 @@ fn sysctl_owner_child(inside: u32, (uid, gid): (u32, u32)) -> Outcome {
 fn net_sysctls_owned_by_userns_root() -> Outcome {
     sysctl_owner_child(0, root_target())?;
     sysctl_owner_child(INSIDE, root_target())
+}
+
+/// A uid_map with its whitespace normalised, one extent per line.
+fn uid_map(pid: i32) -> Result<String, Stop> {
+    let path = format!("/proc/{pid}/uid_map");
+    let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    Ok(text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n"))
+}
+
+fn uid_map_read_relative_to_reader() -> Outcome {
+    let (uid, gid) = own_ids();
+    let mut u = spawn(Spawn::clone(&[Kind::User]), move |to_check| {
+        map_inside(uid, gid)?;
+        let me = getpid().as_raw();
+        let mut v = spawn(Spawn::clone(&[Kind::User]), move |to_u| {
+            to_u.sync("the new namespace V")?;
+            to_u.sync("V's mapping")?;
+            expect_eq("U's uid_map read in V", "1000 0 1".to_string(), uid_map(me)?)?;
+            expect_eq("V's own uid_map read in V", format!("0 {INSIDE} 1"), uid_map(getpid().as_raw())?)?;
+            idle(to_u)
+        })?;
+        v.sync("the new namespace V")?;
+        let vpid = v.pid().as_raw();
+        write_file(&format!("/proc/{vpid}/setgroups"), "deny").at("writing \"deny\" to V's setgroups")?;
+        write_file(&format!("/proc/{vpid}/uid_map"), &format!("0 {INSIDE} 1")).at("U writing \"0 1000 1\" to V's uid_map")?;
+        write_file(&format!("/proc/{vpid}/gid_map"), &format!("0 {INSIDE} 1")).at("U writing \"0 1000 1\" to V's gid_map")?;
+        v.sync("V's mapping")?;
+        expect_eq("U's own uid_map read in U", format!("{INSIDE} {uid} 1"), uid_map(me)?)?;
+        expect_eq("V's uid_map read in U", format!("0 {INSIDE} 1"), uid_map(vpid)?)?;
+        to_check.send("V's pid", &vpid)?;
+        to_check.recv::<()>("the check's readings")?;
+        v.send("the order to exit", &())?;
+        v.join()
+    })?;
+    let vpid = u.recv::<i32>("V's pid")?;
+    expect_eq("U's uid_map read outside", format!("{INSIDE} {uid} 1"), uid_map(u.pid().as_raw())?)?;
+    expect_eq("V's uid_map read outside", format!("0 {uid} 1"), uid_map(vpid)?)?;
+    u.send("the check's readings", &())?;
+    u.join()
 }
