@@ -4,6 +4,7 @@
 pub mod cgroup;
 mod disabled;
 mod fixture;
+pub mod identity;
 mod idmap;
 pub mod ipc;
 pub mod mnt;
@@ -51,6 +52,7 @@ pub fn all() -> Vec<Check> {
         ipc::CHECKS,
         pid::CHECKS,
         user::CHECKS,
+        identity::CHECKS,
         mnt::CHECKS,
         idmap::CHECKS,
         net::devices::CHECKS,

@@ -5,13 +5,13 @@ use crate::disabled::refused_when_configured_out;
 use crate::pidfd::fdinfo_pids;
 use crate::sys::{
     captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, read_sysctl,
-    write_sysctl,
+    write_file, write_sysctl,
 };
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
-use nix::unistd::{getpid, getppid, Pid};
+use nix::unistd::{getegid, getpid, getppid, Pid};
 use nsconform_harness::{
     expect_eq, expect_errno, expect_that, spawn, unshare as enter, At, Check, Kind, Need, Outcome, Parent, Spawn, Stop,
 };
@@ -194,6 +194,62 @@ pub const CHECKS: &[Check] = &[
         "include/uapi/linux/pidfd.h PIDFD_GET_INFO (Linux 6.13, probed); pidfd_info() in fs/pidfs.c: task_pid_vnr(), task_tgid_vnr(), task_ppid_nr_ns(task, NULL); ESRCH, or EREMOTE since ab89060fbc92, when !pid_in_current_pidns()",
         &[Need::Kind(Kind::Pid), Need::Probe(crate::pidfd::GET_INFO_PROBE)],
         pidfd_get_info_in_callers_namespace,
+    ),
+    Check::new(
+        "pid.procfs-mount-refused-when-not-fully-visible",
+        "Mounting procfs in a new user, mount and PID namespace gives EPERM when the procfs visible in the creator's mount namespace has a directory (/proc/sys) covered by another mount, which the new namespace inherits locked; with nothing covered the same mount succeeds",
+        "mount_namespaces(7), user_namespaces(7); mount_too_revealing() and mnt_already_visible() in fs/namespace.c: a locked child mount over a non-empty directory makes a procfs not fully visible (SB_I_USERNS_VISIBLE)",
+        &[Need::Kind(Kind::Mnt), Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Pid)],
+        procfs_mount_refused_when_not_fully_visible,
+    ),
+    Check::new(
+        "pid.procfs-mount-needs-admin-over-pidns-owner",
+        "Root of a new user and mount namespace gets EPERM mounting procfs while its PID namespace is owned by the parent user namespace; after creating a PID namespace of its own, the mount succeeds",
+        "pid_namespaces(7); proc_init_fs_context() in fs/proc/root.c sets fc->user_ns to the PID namespace's owner, and mount_capable() in fs/super.c checks CAP_SYS_ADMIN there",
+        &[Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Mnt), Need::KindInOwnUserns(Kind::Pid)],
+        procfs_mount_needs_admin_over_pidns_owner,
+    ),
+    Check::new(
+        "pid.procfs-mount-uses-active-namespace",
+        "procfs mounted after unshare(CLONE_NEWPID) but before any fork shows the caller's own (active) PID namespace, not the one for its children: /proc/self is the caller's unchanged pid and its first child (pid 1 in the new namespace) is listed by its pid in the caller's",
+        "pid_namespaces(7); proc_init_fs_context() in fs/proc/root.c takes task_active_pid_ns(current), not nsproxy->pid_ns_for_children",
+        &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        procfs_mount_uses_active_namespace,
+    ),
+    Check::new(
+        "pid.procfs-thread-self-names-inner-tid",
+        "In a procfs of a new PID namespace, /proc/thread-self of a second thread of init reads \"1/task/TID\" with the thread's id there (gettid()); /proc/self and /proc/thread-self of that procfs give ENOENT to a reader outside the namespace",
+        "proc(5) /proc/thread-self (Linux 3.17); proc_thread_self_get_link() in fs/proc/thread_self.c and proc_self_get_link() in fs/proc/self.c number the reader in the procfs's PID namespace, ENOENT when it is not there",
+        &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        procfs_thread_self_names_inner_tid,
+    ),
+    Check::new(
+        "pid.procfs-hidepid-hides-unptraceable",
+        "In a new PID namespace, for a reader without CAP_SYS_PTRACE (nor the gid= group) and an undumpable process: a procfs with hidepid=2 neither lists nor finds it (ENOENT), one with hidepid=1 lists it but refuses its files (EPERM), one without hidepid shows it",
+        "proc(5) hidepid (per mount since Linux 5.8); has_pid_permissions() and proc_pid_permission() in fs/proc/base.c: ptrace_may_access(PTRACE_MODE_READ_FSCREDS), proc_pid_readdir() skips what HIDEPID_INVISIBLE hides",
+        &[Need::Kernel(5, 8), Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        procfs_hidepid_hides_unptraceable,
+    ),
+    Check::new(
+        "pid.joiner-sees-outside-parent-as-0",
+        "A process forked into a PID namespace by a parent that joined it with setns has getppid() 0 and, through the namespace's procfs, Pid and Tgid of its pid there and PPid 0; through its parent's procfs it has its outer pid and the parent's",
+        "pid_namespaces(7), setns(2); getppid() uses task_tgid_vnr(); task_state() in fs/proc/array.c: PPid is task_tgid_nr_ns(real_parent, the procfs's namespace), 0 where the parent is not visible",
+        &[Need::Kind(Kind::Pid), Need::Kind(Kind::Mnt)],
+        joiner_sees_outside_parent_as_0,
+    ),
+    Check::new(
+        "pid.kill-minus-one-stays-in-namespace",
+        "kill(-1, 0) from inside a PID namespace reaches only the namespace's other processes: ESRCH for init alone and for a process alone with init, success once init has another child",
+        "kill(2) (pid -1: every process the caller may signal but init); kill_something_info() in kernel/signal.c skips tasks whose task_pid_vnr() is 0 (outside) or 1",
+        &[Need::Kind(Kind::Pid)],
+        kill_minus_one_stays_in_namespace,
+    ),
+    Check::new(
+        "pid.pid-max-per-namespace",
+        "kernel.pid_max is per PID namespace (Linux 6.14): root of the namespace's owning user namespace (mapped to a uid other than the global root) owns it and may write it; the value holds inside while the parent namespace's is unchanged, and clone3 set_tid refuses a pid at or above it with EINVAL while one below is accepted",
+        "pid_namespaces(7); commit 7863dcc72d0f (\"pid: allow pid_max to be set per pid namespace\", 6.14): register_pidns_sysctls(), pid_table_root_permissions() and pid_table_root_set_ownership() in kernel/pid.c; alloc_pid() refuses tid >= pid_max of each level",
+        &[Need::Kernel(6, 14), Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Pid)],
+        pid_max_per_namespace,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("pid.create-without-cap-sys-admin-eperm", Kind::Pid),
     refused_when_configured_out!("pid.flag-refused-when-configured-out", Kind::Pid),
@@ -728,4 +784,280 @@ fn pidfd_get_info_in_callers_namespace() -> Outcome {
     .join()?;
     init.send("the order to exit", &())?;
     init.join()
+}
+
+/// Runs a child in a new user (root mapped), mount and PID namespace that mounts its procfs
+/// on /proc, and returns the mount's answer.
+fn procfs_mount_in_new_namespaces() -> Result<Result<(), Errno>, Stop> {
+    use nix::mount::{mount, MsFlags};
+    let mut child = spawn(Spawn::clone(&[Kind::User, Kind::Mnt, Kind::Pid]).map_root(), |to_parent| {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let answer = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>).map_err(|e| e as i32);
+        to_parent.send("the answer of the mount", &answer)
+    })?;
+    let answer = child.recv::<Result<(), i32>>("the answer of the mount")?;
+    child.join()?;
+    Ok(answer.map_err(Errno::from_raw))
+}
+
+/// Mounts on /proc's subdirectories in the caller's mount namespace (a container runtime
+/// masking parts of /proc), which keep a procfs from being fully visible to a user namespace.
+fn proc_covered() -> Result<Vec<String>, Stop> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at("reading /proc/self/mountinfo")?;
+    // /proc/sys/fs/binfmt_misc is a permanently empty directory: a mount there hides nothing.
+    let covered = mountinfo.lines().filter_map(|l| l.split_whitespace().nth(4)).filter(|p| p.starts_with("/proc/"));
+    Ok(covered.filter(|p| *p != "/proc/sys/fs/binfmt_misc").map(str::to_string).collect())
+}
+
+/// The control of a procfs mount by root of a user namespace: success, or a SKIP where the
+/// run's own /proc is not fully visible (then EPERM is the rule, not a fault).
+fn expect_procfs_mount_allowed(step: &str, answer: Result<(), Errno>) -> Outcome {
+    let covered = proc_covered()?;
+    if answer == Err(Errno::EPERM) && !covered.is_empty() {
+        return Err(Stop::skip(format!(
+            "the run's /proc is not fully visible (mounts on {}), so no user namespace may mount a procfs",
+            covered.join(", ")
+        )));
+    }
+    expect_eq(step, Ok(()), answer)
+}
+
+fn procfs_mount_refused_when_not_fully_visible() -> Outcome {
+    expect_procfs_mount_allowed(
+        "mounting the procfs of a new user, mount and PID namespace, the creator's /proc fully visible",
+        procfs_mount_in_new_namespaces()?,
+    )?;
+    spawn(Spawn::clone(&[Kind::Mnt]), |_| {
+        use nix::mount::{mount, MsFlags};
+        mount(Some("nsconform"), "/proc/sys", Some("tmpfs"), MsFlags::empty(), Some("size=16k")).at("mounting a tmpfs on /proc/sys")?;
+        let answer = procfs_mount_in_new_namespaces()?;
+        expect_errno("the same mount once a tmpfs covers /proc/sys in the creator's mount namespace", Errno::EPERM, answer)
+    })?
+    .join()
+}
+
+fn procfs_mount_needs_admin_over_pidns_owner() -> Outcome {
+    use nix::mount::{mount, MsFlags};
+    spawn(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root(), |_| {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        expect_errno(
+            "mounting procfs by root of a new user namespace whose PID namespace the parent user namespace owns",
+            Errno::EPERM,
+            mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>),
+        )?;
+        spawn(Spawn::clone(&[Kind::Pid]), |_| {
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            let answer = mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>);
+            expect_procfs_mount_allowed("mounting the procfs of a PID namespace it created (so owns)", answer)
+        })?
+        .join()
+    })?
+    .join()
+}
+
+fn procfs_mount_uses_active_namespace() -> Outcome {
+    // The caller's active PID namespace is one of the check's own, so that it may mount its
+    // procfs whatever the run's privilege (pid.procfs-mount-needs-admin-over-pidns-owner).
+    spawn(Spawn::clone(&[Kind::Pid]), |_| spawn(Spawn::unshare(&[Kind::Pid, Kind::Mnt]), unshared_caller_mounts_proc)?.join())?.join()
+}
+
+/// After unshare(CLONE_NEWPID | CLONE_NEWNS), mounts proc and reads it.
+fn unshared_caller_mounts_proc(_: &Parent) -> Outcome {
+    let me = getpid().as_raw();
+    mount_proc("/proc", None)?;
+    let link = std::fs::read_link("/proc/self").at("readlink /proc/self after unshare(CLONE_NEWPID) and the mount")?;
+    expect_eq("/proc/self of the caller (its pid in its own PID namespace)", me.to_string(), link.to_string_lossy().into_owned())?;
+    let mut child = spawn(Spawn::fork(), |to_parent| to_parent.send("its pid", &getpid().as_raw()))?;
+    expect_eq("getpid() of the caller's first child", 1, child.recv::<i32>("its pid")?)?;
+    let outer = child.pid().as_raw();
+    let listed = listed_pids("/proc")?;
+    expect_that(
+        &format!("the first child, pid {outer} in the caller's namespace, in the procfs the caller mounted"),
+        listed.contains(&outer),
+        format!("/proc/{outer} listed"),
+        format!("{listed:?}"),
+    )?;
+    child.join()
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+fn procfs_thread_self_names_inner_tid() -> Outcome {
+    let mut init = with_own_procfs(|to_parent| {
+        let read = || std::fs::read_link("/proc/thread-self").map(|l| l.to_string_lossy().into_owned());
+        expect_eq("/proc/thread-self of init's main thread", "1/task/1".to_string(), read().at("readlink /proc/thread-self")?)?;
+        let (tid, link) = std::thread::spawn(move || (gettid(), read().map_err(|e| e.to_string())))
+            .join()
+            .map_err(|_| Stop::broken("a second thread", "it returns", "it panicked"))?;
+        expect_eq("/proc/thread-self of init's second thread", Ok(format!("1/task/{tid}")), link)?;
+        to_parent.sync("its readings")?;
+        idle(to_parent)
+    })?;
+    init.sync("its readings")?;
+    let procfs = format!("/proc/{}/root/proc", init.pid());
+    for entry in ["self", "thread-self"] {
+        let answer = std::fs::read_link(format!("{procfs}/{entry}")).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        expect_errno(&format!("readlink {procfs}/{entry} by the parent, not in that procfs's namespace"), Errno::ENOENT, answer)?;
+    }
+    init.send("the order to exit", &())?;
+    init.join()
+}
+
+/// include/uapi/linux/capability.h
+const CAP_SYS_PTRACE: u32 = 19;
+
+fn procfs_hidepid_hides_unptraceable() -> Outcome {
+    spawn(Spawn::clone(&[Kind::Pid, Kind::Mnt]), |_| {
+        use nix::mount::{mount, MsFlags};
+        mount(Some("nsconform"), "/tmp", Some("tmpfs"), MsFlags::empty(), Some("size=64k")).at("mounting a tmpfs on /tmp")?;
+        for (dir, options) in [("/tmp/shown", None), ("/tmp/noaccess", Some("hidepid=1")), ("/tmp/invisible", Some("hidepid=2"))] {
+            std::fs::create_dir(dir).setup(&format!("creating {dir}"))?;
+            mount_proc(dir, options)?;
+        }
+        let mut target = spawn(Spawn::fork(), |to_parent| {
+            // SAFETY: prctl with integer arguments.
+            Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).at("PR_SET_DUMPABLE 0")?;
+            to_parent.sync("undumpable")?;
+            idle(to_parent)
+        })?;
+        target.sync("undumpable")?;
+        let pid = target.pid().as_raw();
+        spawn(Spawn::fork(), move |_| {
+            // hidepid spares members of the gid= group, kgid 0 by default: leave it when in it.
+            if nsconform_harness::host::is_initial(Kind::User) && getegid().as_raw() == 0 {
+                let nogroup = nix::unistd::Gid::from_raw(crate::fixture::NOBODY);
+                nix::unistd::setgroups(&[]).at("dropping the supplementary groups")?;
+                nix::unistd::setresgid(nogroup, nogroup, nogroup).at("setresgid to 65534")?;
+            }
+            crate::sys::set_effective_cap(CAP_SYS_PTRACE, false).at("clearing CAP_SYS_PTRACE from the effective set")?;
+            let me = getpid().as_raw();
+            let status = |dir: &str| {
+                std::fs::read_to_string(format!("{dir}/{pid}/status")).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            };
+            expect_that(&format!("/tmp/shown lists the undumpable {pid}"), listed_pids("/tmp/shown")?.contains(&pid), "listed", "missing")?;
+            status("/tmp/shown").at(&format!("reading /tmp/shown/{pid}/status"))?;
+            expect_that(&format!("hidepid=1 lists {pid}"), listed_pids("/tmp/noaccess")?.contains(&pid), "listed", "missing")?;
+            expect_errno(&format!("reading /tmp/noaccess/{pid}/status (hidepid=1)"), Errno::EPERM, status("/tmp/noaccess"))?;
+            let invisible = listed_pids("/tmp/invisible")?;
+            expect_that(&format!("hidepid=2 lists the reader itself ({me})"), invisible.contains(&me), "listed", format!("{invisible:?}"))?;
+            expect_that(&format!("hidepid=2 lists {pid}"), !invisible.contains(&pid), "not listed", format!("{invisible:?}"))?;
+            let found = std::fs::metadata(format!("/tmp/invisible/{pid}")).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+            expect_errno(&format!("stat /tmp/invisible/{pid} (hidepid=2)"), Errno::ENOENT, found)
+        })?
+        .join()?;
+        target.send("the order to exit", &())?;
+        target.join()
+    })?
+    .join()
+}
+
+/// The Pid, Tgid and PPid lines of a status file.
+fn status_pids(path: &str) -> Result<(i32, i32, i32), Stop> {
+    let text = std::fs::read_to_string(path).at(&format!("reading {path}"))?;
+    let field = |name: &str| -> Result<i32, Stop> {
+        let value = text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+        value.and_then(|v| v.parse().ok()).ok_or_else(|| Stop::fail(format!("the {name} line of {path}"), "a number", format!("{value:?}")))
+    };
+    Ok((field("Pid:")?, field("Tgid:")?, field("PPid:")?))
+}
+
+fn joiner_sees_outside_parent_as_0() -> Outcome {
+    let mut init = with_own_procfs(|to_parent| {
+        to_parent.sync("its procfs")?;
+        idle(to_parent)
+    })?;
+    init.sync("its procfs")?;
+    let ns = std::fs::File::open(format!("/proc/{}/ns/pid", init.pid())).at("opening init's /proc/PID/ns/pid")?;
+    // The namespace's procfs, reached through init's root (init's mount namespace).
+    let procfs = format!("/proc/{}/root/proc", init.pid());
+    let mut parent = spawn(Spawn::fork(), move |to_check| {
+        nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWPID).at("setns into init's PID namespace")?;
+        let procfs = procfs.clone();
+        let mut joiner = spawn(Spawn::fork(), move |to_parent| {
+            let own = (getpid().as_raw(), getppid().as_raw());
+            let inner = status_pids(&format!("{procfs}/self/status"))?;
+            to_parent.send("its readings", &(own, inner))?;
+            idle(to_parent)
+        })?;
+        let ((pid, ppid), inner) = joiner.recv::<((i32, i32), (i32, i32, i32))>("its readings")?;
+        expect_that("getpid() of the joiner's child in the namespace", pid > 1, "a pid > 1", pid)?;
+        expect_eq("getppid() of the joiner's child (its parent is outside the namespace)", 0, ppid)?;
+        expect_eq("(Pid, Tgid, PPid) of the child through the namespace's procfs", (pid, pid, 0), inner)?;
+        to_check.send("the child's outer pid", &joiner.pid().as_raw())?;
+        to_check.recv::<()>("the check's reading")?;
+        joiner.send("the order to exit", &())?;
+        joiner.join()
+    })?;
+    let outer = parent.recv::<i32>("the child's outer pid")?;
+    let status = status_pids(&format!("/proc/{outer}/status"))?;
+    expect_eq("(Pid, Tgid, PPid) of the child through the check's procfs", (outer, outer, parent.pid().as_raw()), status)?;
+    parent.send("the check's reading", &())?;
+    parent.join()?;
+    init.send("the order to exit", &())?;
+    init.join()
+}
+
+fn kill_minus_one_stays_in_namespace() -> Outcome {
+    let minus_one = Pid::from_raw(-1);
+    spawn(Spawn::clone(&[Kind::Pid]), move |_| {
+        expect_errno("kill(-1, 0) by init alone in its namespace", Errno::ESRCH, kill(minus_one, None))?;
+        spawn(Spawn::fork(), move |_| {
+            expect_errno("kill(-1, 0) by the only process of the namespace besides init", Errno::ESRCH, kill(minus_one, None))
+        })?
+        .join()?;
+        let other = spawn(Spawn::fork(), idle)?;
+        let answer = kill(minus_one, None);
+        other.send("the order to exit", &())?;
+        other.join()?;
+        answer.at("kill(-1, 0) by init with a child in its namespace")
+    })?
+    .join()
+}
+
+/// clone3 with set_tid `[tid]` in the caller's PID namespace; the child leaves at once.
+fn clone3_with_pid(tid: libc::pid_t) -> Result<(), Errno> {
+    let child = raw_clone3_set_tid(0, &[tid])?;
+    if child == 0 {
+        // SAFETY: leaves the child at once, running no destructor or atexit handler a second time.
+        unsafe { libc::_exit(0) }
+    }
+    nix::sys::wait::waitpid(Pid::from_raw(child), None).map(drop)
+}
+
+fn pid_max_per_namespace() -> Outcome {
+    const PID_MAX: &str = "/proc/sys/kernel/pid_max";
+    // Above pid_max_min (8 per possible CPU, at least 301) on any machine of under 1250 CPUs.
+    const VALUE: libc::pid_t = 10_000;
+    let before = read_sysctl(PID_MAX)?;
+    let (uid, gid) = crate::identity::root_target();
+    let mut child = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
+        to_parent.sync("the new user namespace")?;
+        to_parent.sync("the mapping")?;
+        // Root of this namespace is never the global root: a kernel with one global pid_max
+        // would refuse the write below (EACCES), never apply it to the host.
+        let root = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::setresgid(root.1, root.1, root.1).at("setresgid(0) in the new user namespace")?;
+        nix::unistd::setresuid(root.0, root.0, root.0).at("setresuid(0) in the new user namespace")?;
+        spawn(Spawn::clone(&[Kind::Pid]), |_| {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(PID_MAX).at(&format!("stat {PID_MAX}"))?;
+            expect_eq(&format!("owner of {PID_MAX} in the new PID namespace, read by its owner's root"), (0, 0), (meta.uid(), meta.gid()))?;
+            write_sysctl(PID_MAX, &VALUE.to_string()).at(&format!("writing {VALUE} to pid_max as root of the PID namespace's owner"))?;
+            expect_eq("pid_max read back inside", VALUE.to_string(), read_sysctl(PID_MAX)?)?;
+            clone3_with_pid(VALUE - 1).at(&format!("clone3 with set_tid [{}] under pid_max {VALUE}", VALUE - 1))?;
+            expect_errno(&format!("clone3 with set_tid [{VALUE}] under pid_max {VALUE}"), Errno::EINVAL, clone3_with_pid(VALUE))
+        })?
+        .join()
+    })?;
+    child.sync("the new user namespace")?;
+    let proc = format!("/proc/{}", child.pid());
+    write_file(&format!("{proc}/setgroups"), "deny").at("writing \"deny\" to the child's setgroups")?;
+    write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("mapping the child's root to uid {uid}"))?;
+    write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("mapping the child's root to gid {gid}"))?;
+    child.sync("the mapping")?;
+    child.join()?;
+    expect_eq("pid_max of the parent's PID namespace after the write inside", before, read_sysctl(PID_MAX)?)
 }
