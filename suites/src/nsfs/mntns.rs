@@ -124,20 +124,24 @@ fn ioctl_mnt_get_next_prev() -> Outcome {
         let own = open_ns("self", "mnt")?;
         let id = id_of(&own, NS_GET_MNTNS_ID).at("NS_GET_MNTNS_ID on /proc/self/ns/mnt")?;
         let child = spawn_ready(Spawn::clone(&[Kind::Mnt]))?;
-        let child_id = id_of(&open_ns(child.pid(), "mnt")?, NS_GET_MNTNS_ID).at("NS_GET_MNTNS_ID of a new namespace")?;
-        let (next, next_info) = neighbour(&own, NS_MNT_GET_NEXT).at("NS_MNT_GET_NEXT on /proc/self/ns/mnt")?;
+        let child_ns = open_ns(child.pid(), "mnt")?;
+        let child_id = id_of(&child_ns, NS_GET_MNTNS_ID).at("NS_GET_MNTNS_ID of a new namespace")?;
+        // Since 6.18 ids come in per-CPU batches, so the newer namespace may have the smaller
+        // id: the lower of the two has a next one, whichever it is.
+        let (low, low_id, which) = if child_id < id { (&child_ns, child_id, "the new namespace") } else { (&own, id, "our namespace") };
+        let (next, next_info) = neighbour(low, NS_MNT_GET_NEXT).at(&format!("NS_MNT_GET_NEXT on {which}, the lower id of two"))?;
         expect_that(
             "the id of the namespace NS_MNT_GET_NEXT gives",
-            next_info.mnt_ns_id > id,
-            format!("greater than {id}"),
+            next_info.mnt_ns_id > low_id,
+            format!("greater than {low_id}"),
             next_info.mnt_ns_id.to_string(),
         )?;
-        // Namespaces created meanwhile may take ids in between (in per-CPU batches since 6.18).
+        // Namespaces created meanwhile may take ids in between.
         let (_, back) = neighbour(&next, NS_MNT_GET_PREV).at("NS_MNT_GET_PREV on the namespace NS_MNT_GET_NEXT gave")?;
         expect_that(
             "the id NS_MNT_GET_PREV gives back from it",
-            (id..next_info.mnt_ns_id).contains(&back.mnt_ns_id),
-            format!("{id} (ours), or at least {id} and below {}", next_info.mnt_ns_id),
+            (low_id..next_info.mnt_ns_id).contains(&back.mnt_ns_id),
+            format!("{low_id} ({which}), or at least {low_id} and below {}", next_info.mnt_ns_id),
             back.mnt_ns_id.to_string(),
         )?;
         let mut before = walk(&own, NS_MNT_GET_PREV, "NS_MNT_GET_PREV")?;
