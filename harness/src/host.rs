@@ -38,8 +38,7 @@ impl Facts {
         let version = parse_version(&release).ok_or_else(|| format!("cannot parse kernel release {release:?}"))?;
         let kconfig = Kconfig::find(&release)?;
         let cap_sys_admin = has_effective_cap(CAP_SYS_ADMIN)?;
-        // Without CONFIG_USER_NS there is only the initial user namespace (and no ns entry).
-        let in_initial_userns = is_initial(Kind::User) || !std::path::Path::new("/proc/self/ns/user").exists();
+        let in_initial_userns = is_initial(Kind::User);
         let userns = if cap_sys_admin { Ok(()) } else { userns::probe() };
         let forbidden = Kind::ALL.into_iter().filter(|k| namespace_limit(*k) == Some(0)).collect();
         Ok(Facts { release, version, kconfig, cap_sys_admin, in_initial_userns, userns, forbidden })
@@ -76,10 +75,12 @@ pub fn parse_version(release: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// The process is in the initial namespace of `kind` (fixed inodes, include/linux/proc_ns.h).
+/// A kernel without the kind (no /proc/self/ns entry) has only its initial namespace.
 pub fn is_initial(kind: Kind) -> bool {
     match (kind.initial_inode(), ns_inode("self", kind.name())) {
         (Some(initial), Ok(ino)) => ino == initial,
-        _ => false,
+        (Some(_), Err(e)) => e.kind() == std::io::ErrorKind::NotFound && std::path::Path::new("/proc/self/ns").is_dir(),
+        (None, _) => false,
     }
 }
 

@@ -41,8 +41,7 @@ pub fn evaluate(needs: &[Need], facts: &Facts) -> Decision {
                     (Some(false), _) => None,
                 }
             }
-            Need::InitialNamespace(kind) => (!is_initial(kind))
-                .then(|| format!("the run does not start in the initial {kind} namespace, so absolute nesting limits cannot be asserted")),
+            Need::InitialNamespace(kind) => (!is_initial(kind)).then(|| format!("the run does not start in the initial {kind} namespace")),
             Need::InitialAdmin => {
                 (!(facts.cap_sys_admin && facts.in_initial_userns)).then(|| "needs CAP_SYS_ADMIN in the initial user namespace".to_string())
             }
