@@ -8,11 +8,7 @@ rows=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do rows+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 ci/install-qemu.sh >/dev/null
-if grep -q linux-source ci/kernels.toml && [ ! -e /usr/src/linux-source-6.12.tar.xz ]; then
-  echo "installing linux-source-6.12 and the kernel build tools"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    linux-source-6.12 bc flex bison libelf-dev libssl-dev build-essential xz-utils >/dev/null
-fi
+if grep -q linux-source ci/kernels.toml; then ci/install-linux-source.sh; fi
 selection=()
 if [ ${#rows[@]} -gt 0 ]; then selection=(--rows "$(IFS=,; echo "${rows[*]}")"); fi
 cargo run --release --quiet -- matrix "${selection[@]}" "$@"

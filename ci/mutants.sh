@@ -6,9 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/install-qemu.sh >/dev/null
-if [ ! -e /usr/src/linux-source-6.12.tar.xz ] || ! command -v bison >/dev/null || ! command -v flex >/dev/null; then
-  echo "installing linux-source-6.12 and the kernel build tools"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    linux-source-6.12 bc flex bison libelf-dev libssl-dev build-essential xz-utils git >/dev/null
-fi
+ci/install-linux-source.sh
 cargo run --release --quiet -- mutants "$@"
