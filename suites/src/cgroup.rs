@@ -105,7 +105,7 @@ pub const CHECKS: &[Check] = &[
         "cgroup.cgroup2-mount-needs-admin-over-cgroupns-owner",
         "Root of a new user namespace (with a new mount namespace) gets EPERM mounting cgroup2 while its cgroup namespace belongs to the parent user namespace, and mounts it once it created a cgroup namespace of its own",
         "cgroup_init_fs_context() in kernel/cgroup/cgroup.c sets fc->user_ns to the cgroup namespace's owner; mount_capable() in fs/super.c (FS_USERNS_MOUNT: ns_capable(fc->user_ns, CAP_SYS_ADMIN)); do_new_mount() in fs/namespace.c",
-        &[Need::Kind(Kind::User), Need::KindInOwnUserns(Kind::Mnt), Need::KindInOwnUserns(Kind::Cgroup)],
+        &[Need::Kind(Kind::User), Need::Kind(Kind::Cgroup), Need::KindInOwnUserns(Kind::Mnt)],
         cgroup2_mount_needs_admin_over_cgroupns_owner,
     ),
     crate::fixture::create_without_cap_sys_admin_eperm!("cgroup.create-without-cap-sys-admin-eperm", Kind::Cgroup),
@@ -229,9 +229,13 @@ impl Scratch {
     /// Creates the child cgroup `name` of the scratch cgroup, removed with it.
     fn subgroup(&self, name: &str) -> Result<String, Stop> {
         let dir = format!("{}/{name}", self.dir);
-        nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755))
-            .at(&format!("creating the scratch cgroup {dir}"))?;
-        Ok(dir)
+        match nix::unistd::mkdir(dir.as_str(), nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+            // cgroup_mkdir(): a delegated tree's cgroup.max.descendants or cgroup.max.depth.
+            Err(Errno::EAGAIN) => Err(Stop::skip(format!(
+                "creating the scratch cgroup {dir}: EAGAIN: the delegated tree's cgroup.max.descendants or cgroup.max.depth is reached"
+            ))),
+            made => made.at(&format!("creating the scratch cgroup {dir}")).map(|()| dir),
+        }
     }
 
     /// Moves the calling process into the scratch cgroup.
@@ -566,7 +570,7 @@ fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
             .at("clone3(CLONE_INTO_CGROUP | CLONE_NEWCGROUP)")?;
         if pid == 0 {
             let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_else(|e| format!("error: {e}"));
-            let ns = crate::sys::own_ns("cgroup").map(|i| i.to_string()).unwrap_or_default();
+            let ns = crate::sys::own_ns("cgroup").map(|i| i.to_string()).unwrap_or_else(|e| format!("error: {e:?}"));
             let parent =
                 std::fs::read_to_string(format!("/proc/{}/cgroup", nix::unistd::getppid())).unwrap_or_else(|e| format!("error: {e}"));
             let report = format!("{ns}\n{text}\0{parent}");
@@ -580,6 +584,9 @@ fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as libc::pid_t), None);
         read?;
         let (ns, text) = report.split_once('\n').unwrap_or(("", &report));
+        if ns.parse::<u64>().is_err() {
+            return Err(Stop::broken("reading the child's /proc/self/ns/cgroup", "its inode", ns));
+        }
         expect_that(
             "/proc/self/ns/cgroup of the child",
             ns != before.to_string(),
@@ -750,24 +757,22 @@ fn nsdelegate_namespace_root_files_eperm() -> Outcome {
 }
 
 fn cgroup2_mount_needs_admin_over_cgroupns_owner() -> Outcome {
-    // The options of the existing mount: a mount that wrongly succeeded from the initial
-    // cgroup namespace would apply its options to the hierarchy (apply_cgroup_root_flags()).
-    let options = match cgroup2_super_options() {
-        Ok(o) => o.split(',').filter(|o| !matches!(*o, "rw" | "ro" | "seclabel")).collect::<Vec<_>>().join(","),
-        Err(_) => String::new(),
-    };
-    spawn(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root(), move |_| {
-        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
-        std::fs::create_dir("/tmp/cgroup2").at("mkdir /tmp/cgroup2")?;
-        let data = (!options.is_empty()).then_some(options.as_str());
-        expect_errno(
-            "mounting cgroup2 from a new user namespace, in a cgroup namespace owned by the parent user namespace",
-            Errno::EPERM,
-            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), data),
-        )?;
-        unshare(&[Kind::Cgroup])?;
-        mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), data)
-            .at("mounting cgroup2 after creating a cgroup namespace owned by the new user namespace")
+    // From a cgroup namespace of the check's own, never the initial one: there a mount that
+    // wrongly succeeded would apply its options to the whole hierarchy (apply_cgroup_root_flags()).
+    spawn(Spawn::clone(&[Kind::Cgroup]), |_| {
+        spawn(Spawn::clone(&[Kind::User, Kind::Mnt]).map_root(), |_| {
+            mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
+            std::fs::create_dir("/tmp/cgroup2").at("mkdir /tmp/cgroup2")?;
+            expect_errno(
+                "mounting cgroup2 from a new user namespace, in a cgroup namespace owned by the parent user namespace",
+                Errno::EPERM,
+                mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), None::<&str>),
+            )?;
+            unshare(&[Kind::Cgroup])?;
+            mount(Some("cgroup2"), "/tmp/cgroup2", Some("cgroup2"), MsFlags::empty(), None::<&str>)
+                .at("mounting cgroup2 after creating a cgroup namespace owned by the new user namespace")
+        })?
+        .join()
     })?
     .join()
 }

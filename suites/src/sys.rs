@@ -1,7 +1,7 @@
 //! Thin wrappers over the system calls and /proc files the suites use and nix does not cover.
 
 use nix::errno::Errno;
-use nsconform_harness::{At, Stop};
+use nsconform_harness::{At, Kind, Stop};
 
 /// The result of a raw libc call that returns -1 and sets errno on failure.
 pub fn errno_result(ret: libc::c_long) -> Result<libc::c_long, Errno> {
@@ -357,4 +357,18 @@ mod tests {
             "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
         assert_eq!(debian_upstream_version(plain), None);
     }
+}
+
+/// `id` of the caller's user namespace is 0 of its parent, by /proc/self/`map` ("uid_map" or
+/// "gid_map"); never in the initial user namespace.
+pub fn is_parents_root(map: &str, id: u32) -> Result<bool, Stop> {
+    if nsconform_harness::host::is_initial(Kind::User) {
+        return Ok(false);
+    }
+    let path = format!("/proc/self/{map}");
+    let text = std::fs::read_to_string(&path).at(&format!("reading {path}"))?;
+    Ok(text.lines().any(|line| {
+        let f: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(id)) && f[1] + (u64::from(id) - f[0]) == 0
+    }))
 }
