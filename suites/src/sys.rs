@@ -345,20 +345,6 @@ pub fn set_effective_cap(cap: u32, on: bool) -> Result<(), Errno> {
     errno_result(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::debian_upstream_version;
-
-    #[test]
-    fn reads_debian_upstream_versions() {
-        let debian = "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.135-1 (2025-04-25)\n";
-        assert_eq!(debian_upstream_version(debian), Some((6, 1, 135)));
-        let plain =
-            "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
-        assert_eq!(debian_upstream_version(plain), None);
-    }
-}
-
 /// `id` of the caller's user namespace is 0 of its parent, by /proc/self/`map` ("uid_map" or
 /// "gid_map"); never in the initial user namespace.
 pub fn is_parents_root(map: &str, id: u32) -> Result<bool, Stop> {
@@ -371,4 +357,18 @@ pub fn is_parents_root(map: &str, id: u32) -> Result<bool, Stop> {
         let f: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
         f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(id)) && f[1] + (u64::from(id) - f[0]) == 0
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debian_upstream_version;
+
+    #[test]
+    fn reads_debian_upstream_versions() {
+        let debian = "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.135-1 (2025-04-25)\n";
+        assert_eq!(debian_upstream_version(debian), Some((6, 1, 135)));
+        let plain =
+            "Linux version 6.18.44-fc-v669 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0\n";
+        assert_eq!(debian_upstream_version(plain), None);
+    }
 }
