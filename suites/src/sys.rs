@@ -329,20 +329,30 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Sets capability `cap` in the caller's effective set (it must be permitted) or clears it.
-pub fn set_effective_cap(cap: u32, on: bool) -> Result<(), Errno> {
+/// Reads the caller's capability sets, lets `edit` change word `cap / 32` under mask `bit`,
+/// and sets them.
+fn edit_caps(cap: u32, edit: impl FnOnce(&mut CapData, u32)) -> Result<(), Errno> {
     let mut header = CapHeader { version: 0x2008_0522, pid: 0 };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget fills two CapData words for version 3, as the array provides.
     errno_result(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
-    let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
-    if on {
-        data[word].effective |= bit;
-    } else {
-        data[word].effective &= !bit;
-    }
+    edit(&mut data[(cap / 32) as usize], 1u32 << (cap % 32));
     // SAFETY: capset reads the header and two CapData words.
     errno_result(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+}
+
+/// Sets capability `cap` in the caller's effective set (it must be permitted) or clears it.
+pub fn set_effective_cap(cap: u32, on: bool) -> Result<(), Errno> {
+    edit_caps(cap, |word, bit| if on { word.effective |= bit } else { word.effective &= !bit })
+}
+
+/// Drops capability `cap` from every set of the caller, for good.
+pub fn drop_cap(cap: u32) -> Result<(), Errno> {
+    edit_caps(cap, |word, bit| {
+        word.effective &= !bit;
+        word.permitted &= !bit;
+        word.inheritable &= !bit;
+    })
 }
 
 /// `id` of the caller's user namespace is 0 of its parent, by /proc/self/`map` ("uid_map" or

@@ -58,7 +58,60 @@ pub const CHECKS: &[Check] = &[
         &[Need::Probe(Probe { what: "kthreadd's namespaces", run: kthreadd_namespaces_readable })],
         initial_namespaces_fixed_inodes,
     ),
+    Check::new(
+        "nsfs.proc-ns-needs-ptrace-access",
+        "Reading or opening /proc/PID/ns/mnt needs ptrace read access to PID: a reader of the same uid without CAP_SYS_PTRACE gets EACCES from readlink and open for an undumpable process, and reads it once the process is dumpable again",
+        "namespaces(7) /proc/[pid]/ns (ptrace access mode PTRACE_MODE_READ_FSCREDS); proc_ns_readlink() and proc_ns_get_link() in fs/proc/namespaces.c; __ptrace_may_access() in kernel/ptrace.c (an undumpable target needs CAP_SYS_PTRACE), cap_ptrace_access_check() in security/commoncap.c",
+        &[],
+        proc_ns_needs_ptrace_access,
+    ),
 ];
+
+/// include/uapi/linux/capability.h
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// readlink and open of /proc/`pid`/ns/mnt by a child without CAP_SYS_PTRACE.
+fn read_ns_link_without_ptrace_cap(pid: i32) -> Result<(Result<(), nix::errno::Errno>, Result<(), nix::errno::Errno>), Stop> {
+    let mut reader = spawn(Spawn::fork(), move |to_parent| {
+        crate::sys::set_effective_cap(CAP_SYS_PTRACE, false).at("clearing CAP_SYS_PTRACE from the effective set")?;
+        let path = format!("/proc/{pid}/ns/mnt");
+        let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+        let link = std::fs::read_link(&path).map(drop).map_err(errno);
+        let open = File::open(&path).map(drop).map_err(errno);
+        to_parent.send("its answers", &(link.map_err(|e| e as i32), open.map_err(|e| e as i32)))
+    })?;
+    let (link, open) = reader.recv::<(Result<(), i32>, Result<(), i32>)>("its answers")?;
+    reader.join()?;
+    Ok((link.map_err(nix::errno::Errno::from_raw), open.map_err(nix::errno::Errno::from_raw)))
+}
+
+fn proc_ns_needs_ptrace_access() -> Outcome {
+    let mut target = spawn(Spawn::fork(), |to_parent| {
+        // Without it, as the reader: commoncap's ptrace check wants the reader's effective set
+        // to cover the target's permitted one (cap_ptrace_access_check()).
+        crate::sys::drop_cap(CAP_SYS_PTRACE).at("dropping CAP_SYS_PTRACE")?;
+        // SAFETY: prctl with integer arguments.
+        nix::errno::Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }).at("PR_SET_DUMPABLE 0")?;
+        to_parent.sync("undumpable")?;
+        to_parent.recv::<()>("the order to become dumpable")?;
+        // SAFETY: prctl with integer arguments.
+        nix::errno::Errno::result(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }).at("PR_SET_DUMPABLE 1")?;
+        to_parent.sync("dumpable")?;
+        idle(to_parent)
+    })?;
+    target.sync("undumpable")?;
+    let pid = target.pid().as_raw();
+    let (link, open) = read_ns_link_without_ptrace_cap(pid)?;
+    nsconform_harness::expect_errno(&format!("readlink /proc/{pid}/ns/mnt of an undumpable process"), nix::errno::Errno::EACCES, link)?;
+    nsconform_harness::expect_errno(&format!("open /proc/{pid}/ns/mnt of an undumpable process"), nix::errno::Errno::EACCES, open)?;
+    target.send("the order to become dumpable", &())?;
+    target.sync("dumpable")?;
+    let (link, open) = read_ns_link_without_ptrace_cap(pid)?;
+    link.at(&format!("readlink /proc/{pid}/ns/mnt once the process is dumpable"))?;
+    open.at(&format!("open /proc/{pid}/ns/mnt once the process is dumpable"))?;
+    target.send("the order to exit", &())?;
+    target.join()
+}
 
 /// kthreadd is pid 2 of the initial PID namespace, its parent the idle task (PPid 0).
 const KTHREADD: &str = "2";
