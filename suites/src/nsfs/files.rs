@@ -70,8 +70,11 @@ pub const CHECKS: &[Check] = &[
 /// include/uapi/linux/capability.h
 const CAP_SYS_PTRACE: u32 = 19;
 
+/// The answers to readlink and to open.
+type LinkAndOpen = (Result<(), nix::errno::Errno>, Result<(), nix::errno::Errno>);
+
 /// readlink and open of /proc/`pid`/ns/mnt by a child without CAP_SYS_PTRACE.
-fn read_ns_link_without_ptrace_cap(pid: i32) -> Result<(Result<(), nix::errno::Errno>, Result<(), nix::errno::Errno>), Stop> {
+fn read_ns_link_without_ptrace_cap(pid: i32) -> Result<LinkAndOpen, Stop> {
     let mut reader = spawn(Spawn::fork(), move |to_parent| {
         crate::sys::set_effective_cap(CAP_SYS_PTRACE, false).at("clearing CAP_SYS_PTRACE from the effective set")?;
         let path = format!("/proc/{pid}/ns/mnt");
