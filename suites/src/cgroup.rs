@@ -533,23 +533,6 @@ fn nested_namespace_rooted_at_creators_cgroup() -> Outcome {
 /// include/uapi/linux/sched.h (Linux 5.7).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgsCgroup {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
 fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
     in_scratch_cgroup(|dir| {
         let target = format!("{dir}/x");
@@ -558,15 +541,8 @@ fn clone_into_cgroup_namespace_rooted_at_target() -> Outcome {
         let cgroup = std::fs::File::open(&target).at(&format!("opening {target}"))?;
         let before = crate::sys::own_ns("cgroup")?;
         let (from_child, to_parent) = nix::unistd::pipe().setup("a pipe")?;
-        let args = CloneArgsCgroup {
-            flags: CLONE_INTO_CGROUP | libc::CLONE_NEWCGROUP as u64,
-            exit_signal: libc::SIGCHLD as u64,
-            cgroup: std::os::fd::AsRawFd::as_raw_fd(&cgroup) as u64,
-            ..Default::default()
-        };
-        // SAFETY: check processes are single-threaded; a null stack gives the child a copy of
-        // ours, as fork does; args is a live clone_args of the size passed.
-        let pid = crate::sys::errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgsCgroup>()) })
+        let flags = CLONE_INTO_CGROUP | libc::CLONE_NEWCGROUP as u64;
+        let pid = crate::sys::raw_clone3_with(flags, &[], Some(std::os::fd::AsRawFd::as_raw_fd(&cgroup)))
             .at("clone3(CLONE_INTO_CGROUP | CLONE_NEWCGROUP)")?;
         if pid == 0 {
             let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_else(|e| format!("error: {e}"));

@@ -398,16 +398,7 @@ fn signal_sender_pid_as_seen_by_receiver() -> Outcome {
 
 /// Waits up to two seconds for a blocked SIGUSR1 and returns its si_pid.
 fn sigusr1_sender(what: &str) -> Result<i32, Stop> {
-    let mut usr1 = nix::sys::signal::SigSet::empty();
-    usr1.add(Signal::SIGUSR1);
-    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let timeout = libc::timespec { tv_sec: 2, tv_nsec: 0 };
-    // SAFETY: a system call with pointers to live values of the types it expects.
-    let signal = unsafe { libc::sigtimedwait(usr1.as_ref(), &mut info, &timeout) };
-    if signal != libc::SIGUSR1 {
-        return Err(Stop::fail(format!("waiting for {what}"), "it within 2 s", format!("none: {}", Errno::last())));
-    }
+    let info = crate::sys::wait_sigusr1(what)?;
     // SAFETY: a signal sent by kill(2) (SI_USER) carries si_pid.
     Ok(unsafe { info.si_pid() })
 }

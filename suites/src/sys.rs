@@ -56,8 +56,9 @@ pub fn try_clone(flags: libc::c_int) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The first fields of struct clone_args (CLONE_ARGS_SIZE_VER1, include/uapi/linux/sched.h).
-/// Kernels before 5.5 accept the longer struct as long as set_tid and set_tid_size are zero.
+/// struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2, include/uapi/linux/sched.h).
+/// Kernels before 5.5 accept the first 80 bytes (CLONE_ARGS_SIZE_VER1) as long as set_tid and
+/// set_tid_size are zero; cgroup came with 5.7 and is passed only when used.
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -71,7 +72,11 @@ struct CloneArgs {
     tls: u64,
     set_tid: u64,
     set_tid_size: u64,
+    cgroup: u64,
 }
+
+/// CLONE_ARGS_SIZE_VER1: clone_args without its cgroup field.
+const CLONE_ARGS_SIZE_VER1: usize = 80;
 
 /// clone3(2) (Linux 5.3) with fork semantics: 0 in the child, its pid in the parent. For flags
 /// clone(2) cannot carry (CLONE_NEWTIME is a CSIGNAL bit there).
@@ -82,16 +87,25 @@ pub fn raw_clone3(flags: u64) -> Result<libc::pid_t, Errno> {
 /// clone3(2) choosing the child's pid per PID namespace level, innermost first (set_tid,
 /// Linux 5.5).
 pub fn raw_clone3_set_tid(flags: u64, set_tid: &[libc::pid_t]) -> Result<libc::pid_t, Errno> {
+    raw_clone3_with(flags, set_tid, None)
+}
+
+/// clone3(2) with fork semantics, set_tid (5.5) and, for CLONE_INTO_CGROUP, the target
+/// cgroup's directory fd (5.7).
+pub fn raw_clone3_with(flags: u64, set_tid: &[libc::pid_t], cgroup: Option<std::os::fd::RawFd>) -> Result<libc::pid_t, Errno> {
     let args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         set_tid: if set_tid.is_empty() { 0 } else { set_tid.as_ptr() as u64 },
         set_tid_size: set_tid.len() as u64,
+        cgroup: cgroup.map_or(0, |fd| fd as u64),
         ..Default::default()
     };
+    let size = if cgroup.is_some() { std::mem::size_of::<CloneArgs>() } else { CLONE_ARGS_SIZE_VER1 };
     // SAFETY: check processes are single-threaded; a null stack gives the child a copy of ours, as
-    // fork does; set_tid points to set_tid_size live pids.
-    errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, std::mem::size_of::<CloneArgs>()) }).map(|pid| pid as libc::pid_t)
+    // fork does; set_tid points to set_tid_size live pids; args is a live clone_args of at least
+    // `size` bytes.
+    errno_result(unsafe { libc::syscall(libc::SYS_clone3, &args, size) }).map(|pid| pid as libc::pid_t)
 }
 
 /// clone3(2) of `flags`: a child that should not have been created leaves at once.
@@ -327,6 +341,21 @@ struct CapData {
     effective: u32,
     permitted: u32,
     inheritable: u32,
+}
+
+/// Waits up to two seconds for a blocked SIGUSR1 and returns its siginfo.
+pub fn wait_sigusr1(what: &str) -> Result<libc::siginfo_t, Stop> {
+    let mut usr1 = nix::sys::signal::SigSet::empty();
+    usr1.add(nix::sys::signal::Signal::SIGUSR1);
+    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let timeout = libc::timespec { tv_sec: 2, tv_nsec: 0 };
+    // SAFETY: a system call with pointers to live values of the types it expects.
+    let signal = unsafe { libc::sigtimedwait(usr1.as_ref(), &mut info, &timeout) };
+    if signal != libc::SIGUSR1 {
+        return Err(Stop::fail(format!("waiting for {what}"), "it within 2 s", format!("none: {}", Errno::last())));
+    }
+    Ok(info)
 }
 
 /// Reads the caller's capability sets, lets `edit` change word `cap / 32` under mask `bit`,
