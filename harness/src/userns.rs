@@ -29,9 +29,15 @@ impl std::fmt::Display for IdError {
 
 /// Maps uid and gid 0 of the user namespace of process `pid` to `uid` and `gid` of its parent.
 pub fn map_root(pid: &str, uid: u32, gid: u32) -> Result<(), IdError> {
+    map_id(pid, 0, uid, gid)
+}
+
+/// Maps uid and gid `inside` of the user namespace of process `pid` to `uid` and `gid` of its
+/// parent, one line each, after "deny" to setgroups (what an unprivileged writer may do).
+pub fn map_id(pid: &str, inside: u32, uid: u32, gid: u32) -> Result<(), IdError> {
     write(&format!("/proc/{pid}/setgroups"), "deny")?;
-    write(&format!("/proc/{pid}/uid_map"), &format!("0 {uid} 1"))?;
-    write(&format!("/proc/{pid}/gid_map"), &format!("0 {gid} 1"))
+    write(&format!("/proc/{pid}/uid_map"), &format!("{inside} {uid} 1"))?;
+    write(&format!("/proc/{pid}/gid_map"), &format!("{inside} {gid} 1"))
 }
 
 fn write(path: &str, text: &str) -> Result<(), IdError> {

@@ -9,7 +9,7 @@
 
 use crate::fixture::NOBODY;
 use crate::ns_ioctl::NS_GET_OWNER_UID;
-use crate::sys::{idle, set_effective_cap, write_file};
+use crate::sys::{idle, set_effective_cap};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::socket::{
@@ -87,9 +87,14 @@ pub const CHECKS: &[Check] = &[
 /// Maps `INSIDE` of the caller's new user namespace to `uid` and `gid` of its parent: a
 /// single line of the writer's own ids, as an unprivileged writer may (user_namespaces(7)).
 fn map_inside(uid: u32, gid: u32) -> Outcome {
-    write_file("/proc/self/setgroups", "deny").at("writing \"deny\" to /proc/self/setgroups")?;
-    write_file("/proc/self/uid_map", &format!("{INSIDE} {uid} 1")).at(&format!("writing \"{INSIDE} {uid} 1\" to uid_map"))?;
-    write_file("/proc/self/gid_map", &format!("{INSIDE} {gid} 1")).at(&format!("writing \"{INSIDE} {gid} 1\" to gid_map"))
+    map_id("self", INSIDE, uid, gid)
+}
+
+/// `userns::map_id` as a check step: its errno judged as any other.
+fn map_id(pid: &str, inside: u32, uid: u32, gid: u32) -> Outcome {
+    nsconform_harness::userns::map_id(pid, inside, uid, gid)
+        .map_err(|e| e.errno)
+        .at(&format!("mapping {inside} of {pid}'s user namespace to {uid}:{gid}"))
 }
 
 /// The creator's euid and egid, the ids `INSIDE` maps to.
@@ -396,9 +401,7 @@ fn sysctl_owner_child(inside: u32, (uid, gid): (u32, u32)) -> Outcome {
     })?;
     child.sync("the new user namespace")?;
     let proc = format!("/proc/{}", child.pid());
-    write_file(&format!("{proc}/setgroups"), "deny").at("writing \"deny\" to the child's setgroups")?;
-    write_file(&format!("{proc}/uid_map"), &format!("{inside} {uid} 1")).at(&format!("mapping the child's uid {inside} to {uid}"))?;
-    write_file(&format!("{proc}/gid_map"), &format!("{inside} {gid} 1")).at(&format!("mapping the child's gid {inside} to {gid}"))?;
+    map_id(&child.pid().to_string(), inside, uid, gid)?;
     child.sync("the mapping")?;
     let owner = child.recv::<(u32, u32)>("the owner inside")?;
     if inside != 0 {
@@ -453,9 +456,7 @@ fn uid_map_read_relative_to_reader() -> Outcome {
         })?;
         v.sync("the new namespace V")?;
         let vpid = v.pid().as_raw();
-        write_file(&format!("/proc/{vpid}/setgroups"), "deny").at("writing \"deny\" to V's setgroups")?;
-        write_file(&format!("/proc/{vpid}/uid_map"), &format!("0 {INSIDE} 1")).at("U writing \"0 1000 1\" to V's uid_map")?;
-        write_file(&format!("/proc/{vpid}/gid_map"), &format!("0 {INSIDE} 1")).at("U writing \"0 1000 1\" to V's gid_map")?;
+        map_id(&vpid.to_string(), 0, INSIDE, INSIDE)?;
         v.sync("V's mapping")?;
         expect_eq("U's own uid_map read in U", format!("{INSIDE} {uid} 1"), uid_map(me)?)?;
         expect_eq("V's uid_map read in U", format!("0 {INSIDE} 1"), uid_map(vpid)?)?;

@@ -5,7 +5,7 @@ use crate::disabled::refused_when_configured_out;
 use crate::pidfd::fdinfo_pids;
 use crate::sys::{
     captive, idle, nspid, outer_pid, own_ns, pidfd_exited_within, pidfd_open, pidfd_probe, poll_until, raw_clone3_set_tid, read_sysctl,
-    write_file, write_sysctl,
+    write_sysctl,
 };
 use nix::errno::Errno;
 use nix::sched::{unshare, CloneFlags};
@@ -1061,10 +1061,9 @@ fn pid_max_per_namespace() -> Outcome {
         .join()
     })?;
     child.sync("the new user namespace")?;
-    let proc = format!("/proc/{}", child.pid());
-    write_file(&format!("{proc}/setgroups"), "deny").at("writing \"deny\" to the child's setgroups")?;
-    write_file(&format!("{proc}/uid_map"), &format!("0 {uid} 1")).at(&format!("mapping the child's root to uid {uid}"))?;
-    write_file(&format!("{proc}/gid_map"), &format!("0 {gid} 1")).at(&format!("mapping the child's root to gid {gid}"))?;
+    nsconform_harness::userns::map_root(&child.pid().to_string(), uid, gid)
+        .map_err(|e| e.errno)
+        .at(&format!("mapping the child's root to {uid}:{gid}"))?;
     child.sync("the mapping")?;
     child.join()?;
     expect_eq("pid_max of the parent's PID namespace after the write inside", before, read_sysctl(PID_MAX)?)

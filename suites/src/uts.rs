@@ -356,6 +356,13 @@ fn new_namespace_copies_kernel_identity() -> Outcome {
     .join()
 }
 
+/// Before a write through /proc/sys: the file must show the caller's throwaway namespace
+/// (`own` is the name just set there). Where it does not, a write could land in another
+/// namespace, the host's included, so the check FAILs without writing.
+fn expect_sysctl_is_own(name: Name, own: &str) -> Outcome {
+    expect_eq(&format!("{} before writing it (the caller's throwaway namespace)", name.sysctl()), own.to_string(), name.read_sysctl()?)
+}
+
 /// Opens `path` for writing: the errno of open(2) or of the write(2) of `value`. Without
 /// O_TRUNC, which on a read-only /proc/sys would answer EROFS before the permission check.
 fn try_write_sysctl(path: &str, value: &str) -> Result<(), Errno> {
@@ -377,6 +384,7 @@ fn proc_sys_write_eacces_unless_global_root() -> Outcome {
         nsconform_harness::unshare(&[Kind::Uts])?;
         for name in [Name::Host, Name::Domain] {
             name.set("nsconform-owner-set")?;
+            expect_sysctl_is_own(name, "nsconform-owner-set")?;
             expect_errno(
                 &format!("writing {} as root of the owning user namespace, mapped to uid {uid}", name.sysctl()),
                 Errno::EACCES,
@@ -407,6 +415,8 @@ fn proc_sys_write_by_global_root_without_owner_cap() -> Outcome {
                     name.try_set("nsconform-denied"),
                 )?;
             }
+            expect_sysctl_is_own(Name::Host, "nsconform-global-outer")?;
+            expect_sysctl_is_own(Name::Domain, "outer.nsconform.test")?;
             try_write_sysctl(Name::Host.sysctl(), "nsconform-global-written").at("writing /proc/sys/kernel/hostname as the global root")?;
             try_write_sysctl(Name::Domain.sysctl(), "written.nsconform.test")
                 .at("writing /proc/sys/kernel/domainname as the global root")?;
