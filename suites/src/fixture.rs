@@ -186,3 +186,21 @@ pub(crate) fn enter_for_children() -> Outcome {
         format!("the caller's own ({pending}): CLONE_NEWTIME was ignored"),
     )
 }
+
+/// `userns::map_id` as a check step: its errno judged as any other.
+pub(crate) fn map_id(pid: &str, inside: u32, uid: u32, gid: u32) -> Outcome {
+    nsconform_harness::userns::map_id(pid, inside, uid, gid)
+        .map_err(|e| e.errno)
+        .at(&format!("mapping {inside} of {pid}'s user namespace to {uid}:{gid}"))
+}
+
+/// The ids root of a child user namespace maps to: 100000 where the run may map any id (it
+/// holds CAP_SETUID and CAP_SETGID in the initial user namespace), else the caller's own.
+pub(crate) fn root_target() -> (u32, u32) {
+    let privileged = nsconform_harness::host::is_initial(Kind::User) && geteuid().is_root();
+    if privileged {
+        (100_000, 100_000)
+    } else {
+        (geteuid().as_raw(), nix::unistd::getegid().as_raw())
+    }
+}

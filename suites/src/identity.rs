@@ -7,7 +7,7 @@
 //! the namespace is the creator's euid and egid outside, as in rootless containers, so a
 //! translation left out shows. An unmapped id reads as the overflow id 65534.
 
-use crate::fixture::NOBODY;
+use crate::fixture::{map_id, root_target, NOBODY};
 use crate::ns_ioctl::NS_GET_OWNER_UID;
 use crate::sys::{idle, set_effective_cap};
 use nix::errno::Errno;
@@ -88,13 +88,6 @@ pub const CHECKS: &[Check] = &[
 /// single line of the writer's own ids, as an unprivileged writer may (user_namespaces(7)).
 fn map_inside(uid: u32, gid: u32) -> Outcome {
     map_id("self", INSIDE, uid, gid)
-}
-
-/// `userns::map_id` as a check step: its errno judged as any other.
-fn map_id(pid: &str, inside: u32, uid: u32, gid: u32) -> Outcome {
-    nsconform_harness::userns::map_id(pid, inside, uid, gid)
-        .map_err(|e| e.errno)
-        .at(&format!("mapping {inside} of {pid}'s user namespace to {uid}:{gid}"))
 }
 
 /// The creator's euid and egid, the ids `INSIDE` maps to.
@@ -367,17 +360,6 @@ fn ns_get_owner_uid_in_callers_namespace() -> Outcome {
         nested.join()
     })?
     .join()
-}
-
-/// The ids root of a child user namespace maps to: 100000 where the run may map any id (it
-/// holds CAP_SETUID and CAP_SETGID in the initial user namespace), else the caller's own.
-pub(crate) fn root_target() -> (u32, u32) {
-    let privileged = nsconform_harness::host::is_initial(Kind::User) && geteuid().is_root();
-    if privileged {
-        (100_000, 100_000)
-    } else {
-        own_ids()
-    }
 }
 
 /// A sysctl of every network namespace (devinet_sysctl_register(), net/ipv4/devinet.c).

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 mod disabled;
+mod filecaps;
 mod fixture;
 pub mod identity;
 mod idmap;
@@ -31,6 +32,10 @@ pub fn run_exec_helper_if_asked() {
             time::print_clocks();
             std::process::exit(0)
         }
+        Ok(filecaps::HELPER) => {
+            filecaps::print_capabilities();
+            std::process::exit(0)
+        }
         Ok(other) => {
             eprintln!("nsconform: unknown exec helper {other:?}");
             std::process::exit(2)
@@ -53,6 +58,7 @@ pub fn all() -> Vec<Check> {
         pid::CHECKS,
         user::CHECKS,
         identity::CHECKS,
+        filecaps::CHECKS,
         mnt::CHECKS,
         idmap::CHECKS,
         net::devices::CHECKS,

@@ -1034,7 +1034,7 @@ fn pid_max_per_namespace() -> Outcome {
     // Above pid_max_min (8 per possible CPU, at least 301) on any machine of under 1250 CPUs.
     const VALUE: libc::pid_t = 10_000;
     let before = read_sysctl(PID_MAX)?;
-    let (uid, gid) = crate::identity::root_target();
+    let (uid, gid) = crate::fixture::root_target();
     if crate::sys::is_parents_root("uid_map", uid)? {
         // Were the file global on a broken kernel, the new namespace's root could write the host's.
         return Err(Stop::skip(format!(
