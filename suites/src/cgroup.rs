@@ -81,6 +81,13 @@ pub const CHECKS: &[Check] = &[
         v1_new_hierarchy_from_namespace_eperm,
     ),
     Check::new(
+        "cgroup.v1-mount-rooted-at-namespace-root",
+        "An existing cgroup v1 hierarchy mounted from inside a cgroup namespace is rooted at the namespace root, the creator's cgroup below the hierarchy's root: the mount's root cgroup.procs lists the mounter, and mountinfo shows the mount's root as \"/\"",
+        "cgroup_namespaces(7) (a cgroup filesystem mounted inside the namespace has the namespace root as its root); cgroup1_root_to_use() in kernel/cgroup/cgroup-v1.c reuses the hierarchy whose controllers and name match, and cgroup_do_get_tree() in kernel/cgroup/cgroup.c returns the dentry of cset_cgroup_from_root(ns->root_cset, root) in a non-initial namespace",
+        &[Need::Kind(Kind::Cgroup), Need::Kind(Kind::Mnt), Need::Probe(CGROUP_V1_BELOW_ROOT)],
+        v1_mount_rooted_at_namespace_root,
+    ),
+    Check::new(
         "cgroup.mountinfo-root-relative-to-namespace-root",
         "After unshare(CLONE_NEWCGROUP) in a child cgroup, the root field of the existing cgroup2 mount in /proc/self/mountinfo is shown relative to the new namespace root (\"/..\" for the mount's root one level up)",
         "cgroup_namespaces(7) (mountinfo); cgroup_show_path() in kernel/cgroup/cgroup.c uses current_cgns_cgroup_from_root() and kernfs_path_from_node()",
@@ -609,6 +616,44 @@ fn v1_new_hierarchy_from_namespace_eperm() -> Outcome {
         )?;
         mount(Some("cgroup2"), "/tmp/v2", Some("cgroup2"), MsFlags::empty(), None::<&str>)
             .at("mounting cgroup2 from the same namespaces (the control: the mount itself is allowed)")
+    })?
+    .join()
+}
+
+/// A cgroup v1 hierarchy in which this process sits below the root: (its controllers and name
+/// as /proc/self/cgroup lists them, which are also its mount options; the cgroup's path).
+fn v1_below_root() -> Result<Option<(String, String)>, Stop> {
+    Ok(cgroups("self")?.into_iter().find_map(|(hierarchy, path)| {
+        let controllers = hierarchy.split_once(':')?.1;
+        (!controllers.is_empty() && path != "/").then(|| (controllers.to_string(), path))
+    }))
+}
+
+const CGROUP_V1_BELOW_ROOT: Probe = Probe {
+    what: "a cgroup v1 hierarchy with this process below its root",
+    run: || match v1_below_root() {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's".into()),
+        Err(stop) => Err(format!("{stop:?}")),
+    },
+};
+
+fn v1_mount_rooted_at_namespace_root() -> Outcome {
+    let (options, path) = v1_below_root()?.ok_or_else(|| Stop::broken("finding the v1 hierarchy the probe found", "one", "none"))?;
+    spawn(Spawn::clone(&[Kind::Cgroup, Kind::Mnt]), move |_| {
+        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::empty(), None::<&str>).at("mounting a tmpfs on /tmp")?;
+        std::fs::create_dir("/tmp/v1").at("mkdir /tmp/v1")?;
+        mount(Some("cgroup"), "/tmp/v1", Some("cgroup"), MsFlags::empty(), Some(options.as_str()))
+            .at(&format!("mounting the existing cgroup v1 hierarchy ({options}) inside a cgroup namespace rooted at {path}"))?;
+        let procs = std::fs::read_to_string("/tmp/v1/cgroup.procs").at("reading cgroup.procs at the mount's root")?;
+        let me = getpid().to_string();
+        expect_that(
+            &format!("cgroup.procs at the root of the v1 mount ({options}), made in a namespace rooted at {path}"),
+            procs.lines().any(|l| l == me),
+            format!("lists the mounter {me}: the root is its cgroup {path}"),
+            format!("{procs:?}: the root is another cgroup"),
+        )?;
+        expect_eq("the v1 mount's root in mountinfo", Some("/".to_string()), mountinfo_root("/tmp/v1", "cgroup")?)
     })?
     .join()
 }
