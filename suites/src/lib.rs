@@ -77,6 +77,7 @@ pub fn all() -> Vec<Check> {
         nsfs::ioctl::CHECKS,
         nsfs::mntns::CHECKS,
         nsfs::handles::CHECKS,
+        nsfs::listns::CHECKS,
     ]
     .concat()
 }

@@ -9,6 +9,7 @@
 pub mod files;
 pub mod handles;
 pub mod ioctl;
+pub mod listns;
 pub mod mntns;
 pub mod setns;
 
