@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# Puts Debian's linux-source-6.12 at /usr/src/linux-source-6.12.tar.xz (the source of the
-# matrix's built rows and of the kernel mutants) and installs the kernel build tools. On
-# Debian it is the package itself (bookworm takes it from bookworm-backports); elsewhere (an
-# Ubuntu host or GitHub runner) the package is fetched from Debian's archive through a private
-# apt state trusted by Debian's keyring alone, and only the tarball is taken out of it.
-# Usage: ci/install-linux-source.sh              install (nothing to do when present)
-#        ci/install-linux-source.sh --version    print the version Debian's archive has now
+# Puts Debian's linux-source-VERSION at /usr/src/linux-source-VERSION.tar.xz and installs the
+# kernel build tools. 6.12 (the default) is the source of the matrix's built rows and of the
+# kernel mutants of ci/mutants/; 7.2 that of ci/mutants-7.2/. On Debian 12, 6.12 is the package
+# itself (from bookworm-backports); elsewhere (another release, an Ubuntu host or GitHub
+# runner), and for 7.2 (Debian unstable's), the package is fetched from Debian's archive
+# through a private apt state trusted by Debian's keyring alone, and only the tarball is taken
+# out of it.
+# Usage: ci/install-linux-source.sh [VERSION]             install (nothing to do when present)
+#        ci/install-linux-source.sh [VERSION] --version   print the version Debian's archive has now
 set -euo pipefail
-tarball=/usr/src/linux-source-6.12.tar.xz
+version=6.12
+if [[ "${1:-}" =~ ^[0-9]+\.[0-9]+$ ]]; then version=$1; shift; fi
+package=linux-source-$version
+tarball=/usr/src/$package.tar.xz
+case $version in
+  6.12) suites=("debian bookworm" "debian-security bookworm-security" "debian bookworm-backports") ;;
+  7.2) suites=("debian sid") ;;
+  *) echo "ci/install-linux-source.sh: unknown version $version (6.12 or 7.2)" >&2; exit 2 ;;
+esac
 tools=(bc flex bison libelf-dev libssl-dev build-essential xz-utils git)
 apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
 
-# A private apt state for Debian 12's suites; the newest 6.12 wins, as on Debian 12 itself
-# (today bookworm-security's, above backports').
+# A private apt state for the version's suites; the newest package wins (for 6.12 today
+# bookworm-security's, above backports', as on Debian 12 itself).
 private_apt() {
   [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || apt_install debian-archive-keyring
   state=$(mktemp -d)
   trap 'rm -rf "$state"' EXIT
   mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
-  for suite in "debian bookworm" "debian-security bookworm-security" "debian bookworm-backports"; do
+  for suite in "${suites[@]}"; do
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/${suite% *} ${suite#* } main"
   done >"$state/sources.list"
   apt=(-qq -o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
@@ -29,24 +39,24 @@ private_apt() {
 
 if [ "${1:-}" = --version ]; then
   private_apt
-  apt-cache "${apt[@]}" policy linux-source-6.12 | sed -n 's/^ *Candidate: //p'
+  apt-cache "${apt[@]}" policy "$package" | sed -n 's/^ *Candidate: //p'
   exit 0
 fi
 if [ -e "$tarball" ] && command -v bison >/dev/null && command -v flex >/dev/null; then exit 0; fi
-echo "installing linux-source-6.12 and the kernel build tools"
+echo "installing $package and the kernel build tools"
 . /etc/os-release
-if [ "${ID:-}" = debian ]; then
+if [ "${ID:-}" = debian ] && [ "$version" = 6.12 ]; then
   if [ "${VERSION_CODENAME:-}" = bookworm ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
     echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/nsconform-backports.list
     apt-get update -qq
   fi
-  apt_install linux-source-6.12 "${tools[@]}"
+  apt_install "$package" "${tools[@]}"
   exit 0
 fi
 apt_install "${tools[@]}"
 private_apt
-(cd "$state" && apt-get "${apt[@]}" download linux-source-6.12)
+(cd "$state" && apt-get "${apt[@]}" download "$package")
 mkdir -p /usr/src
-dpkg-deb --fsys-tarfile "$state"/linux-source-6.12_*.deb | tar -xO ./usr/src/linux-source-6.12.tar.xz >"$tarball.part"
+dpkg-deb --fsys-tarfile "$state"/"$package"_*.deb | tar -xO "./usr/src/$package.tar.xz" >"$tarball.part"
 mv "$tarball.part" "$tarball"
-echo "$tarball from $(basename "$state"/linux-source-6.12_*.deb)"
+echo "$tarball from $(basename "$state"/"$package"_*.deb)"

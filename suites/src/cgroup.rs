@@ -631,10 +631,12 @@ fn v1_below_root() -> Result<Option<(String, String)>, Stop> {
 
 const CGROUP_V1_BELOW_ROOT: Probe = Probe {
     what: "a cgroup v1 hierarchy with this process below its root",
-    run: || match v1_below_root() {
+    run: || {
+        match v1_below_root() {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err("no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's".into()),
         Err(stop) => Err(format!("{stop:?}")),
+    }
     },
 };
 

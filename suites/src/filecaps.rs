@@ -42,7 +42,8 @@ struct Attribute {
 
 impl Attribute {
     fn bytes(&self) -> Vec<u8> {
-        let words = [self.magic, self.permitted as u32, self.inheritable as u32, (self.permitted >> 32) as u32, (self.inheritable >> 32) as u32];
+        let words =
+            [self.magic, self.permitted as u32, self.inheritable as u32, (self.permitted >> 32) as u32, (self.inheritable >> 32) as u32];
         words.iter().chain(self.rootid.iter()).flat_map(|w| w.to_le_bytes()).collect()
     }
 
@@ -78,8 +79,9 @@ fn get_attribute(path: &str) -> Result<Option<Attribute>, Stop> {
     let c_path = CString::new(path).at("the program's path")?;
     let mut buffer = [0u8; 64];
     // SAFETY: path and name are C strings and buffer a live buffer of the given length.
-    let size = errno_result(unsafe { libc::getxattr(c_path.as_ptr(), NAME.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len()) } as libc::c_long)
-        .at(&format!("getxattr {path} security.capability"))?;
+    let size =
+        errno_result(unsafe { libc::getxattr(c_path.as_ptr(), NAME.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len()) } as libc::c_long)
+            .at(&format!("getxattr {path} security.capability"))?;
     Ok(Attribute::parse(&buffer[..size as usize]))
 }
 
@@ -100,7 +102,11 @@ fn capabilities_after_exec(program: &str) -> Result<(u64, u64), Stop> {
     let set = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
     match (out.status.success(), set("CapPrm:"), set("CapEff:")) {
         (true, Some(permitted), Some(effective)) => Ok((permitted, effective)),
-        _ => Err(Stop::broken(format!("execve {program} as the capability printer"), "CapPrm and CapEff printed", format!("{}: {text:?}", out.status))),
+        _ => Err(Stop::broken(
+            format!("execve {program} as the capability printer"),
+            "CapPrm and CapEff printed",
+            format!("{}: {text:?}", out.status),
+        )),
     }
 }
 
@@ -131,7 +137,11 @@ fn file_caps_bound_to_namespace_root() -> Outcome {
             set_attribute(PROGRAM, &written())?;
             expect_eq("the attribute read back inside (the root id is root here)", Some(written()), get_attribute(PROGRAM)?)?;
             // Exactly the file's set: without SECBIT_NOROOT root would gain every capability.
-            expect_eq("(CapPrm, CapEff) of the file executed inside under SECBIT_NOROOT", (GAINED, GAINED), capabilities_after_exec(PROGRAM)?)
+            expect_eq(
+                "(CapPrm, CapEff) of the file executed inside under SECBIT_NOROOT",
+                (GAINED, GAINED),
+                capabilities_after_exec(PROGRAM)?,
+            )
         })?;
         child.sync("the new user namespace")?;
         map_id(&child.pid().to_string(), 0, root_uid, root_gid)?;

@@ -78,7 +78,11 @@ fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result
         Accel::Kvm => Duration::from_secs(60),
         Accel::Tcg => Duration::from_secs(240),
     });
-    let machine = Machine { accel, memory_mb: options.memory_mb, cpus: options.cpus, append: options.append.clone() };
+    let hz = kernel.config.as_ref().and_then(|path| {
+        let text = std::fs::read_to_string(path).ok()?;
+        nsconform_harness::kconfig::Kconfig::parse(path.clone(), &text).value("CONFIG_HZ")?.parse().ok()
+    });
+    let machine = Machine { accel, memory_mb: options.memory_mb, cpus: options.cpus, append: options.append.clone(), hz };
     progress(Progress::Booting { accel, qemu_version, deadline });
     let mut guest = boot(&machine, &kernel, &initrd, &out, deadline, progress)?;
     if !guest.started && console::panic_lines(&guest.console).is_some() {

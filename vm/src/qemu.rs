@@ -28,6 +28,8 @@ pub struct Machine {
     pub cpus: u32,
     /// Extra kernel command-line arguments.
     pub append: String,
+    /// The kernel's CONFIG_HZ, where its config is known.
+    pub hz: Option<u64>,
 }
 
 impl Machine {
@@ -69,14 +71,18 @@ impl Machine {
     /// emulated PIT sometimes fails and the clocksource watchdog sometimes marks it unstable;
     /// the kernel then falls back to jiffies, and the vDSO answers clock_gettime with the
     /// system call, leaving the time checks' vDSO reads untested (mutant 91 survived so).
-    /// The host's TSC rate and `tsc=reliable` keep the guest on the TSC.
+    /// The host's TSC rate and `tsc=reliable` keep the guest on the TSC. With the kernel's HZ,
+    /// `lpj` is the value the boot CPU derives from that rate: without it a TCG CPU lacking
+    /// constant_tsc calibrates the delay loop again on every other CPU ("calibrate_delay_direct()
+    /// failed"), about 0.2 s of boot each.
     fn clock_args(&self) -> String {
         if self.accel != Accel::Tcg {
             return String::new();
         }
-        match host_tsc_khz() {
-            Some(khz) => format!("tsc=reliable tsc_early_khz={khz} "),
-            None => "tsc=reliable ".into(),
+        match (host_tsc_khz(), self.hz) {
+            (Some(khz), Some(hz)) if hz > 0 => format!("tsc=reliable tsc_early_khz={khz} lpj={} ", khz * 1000 / hz),
+            (Some(khz), _) => format!("tsc=reliable tsc_early_khz={khz} "),
+            (None, _) => "tsc=reliable ".into(),
         }
     }
 }
@@ -186,7 +192,7 @@ mod tests {
 
     #[test]
     fn composes_console_results_nic_and_accel() {
-        let m = Machine { accel: Accel::Tcg, memory_mb: 512, cpus: 2, append: "quiet".into() };
+        let m = Machine { accel: Accel::Tcg, memory_mb: 512, cpus: 2, append: "quiet".into(), hz: Some(250) };
         let cmd = m.command(Path::new("/k"), Path::new("/i"), Path::new("/c.log"), Path::new("/r.log"));
         let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
@@ -194,6 +200,9 @@ mod tests {
         assert!(joined.contains("-serial file:/c.log -serial file:/r.log"), "{joined}");
         assert!(joined.contains("console=ttyS0 panic=-1 oops=panic loglevel=4 tsc=reliable "), "{joined}");
         assert!(joined.contains("rdinit=/init NSCONFORM_GUEST=1 quiet"), "{joined}");
+        if let Some(khz) = host_tsc_khz() {
+            assert!(joined.contains(&format!("tsc_early_khz={khz} lpj={} ", khz * 4)), "{joined}");
+        }
         assert!(joined.contains("-no-reboot"), "{joined}");
         assert!(joined.contains("virtio-net-pci"), "{joined}");
     }

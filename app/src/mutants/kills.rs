@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 pub const CRASH: &str = "crash";
 
 const HEADER: &str = "\
-# The checks that killed each kernel mutant of ci/mutants/ (NAME: check-id ...; `crash`: the
-# mutated kernel panicked or hung; nothing after the colon: it survived). Written by
+# The checks that killed each kernel mutant of the patches beside this file (NAME: check-id ...;
+# `crash`: the mutated kernel panicked or hung; nothing after the colon: it survived). Written by
 # `nsconform mutants --record` from a real run, then reviewed; read by `--covers`.
 ";
 
