@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Puts Debian's linux-source-VERSION at /usr/src/linux-source-VERSION.tar.xz and installs the
 # kernel build tools. 6.12 (the default) is the source of the matrix's built rows and of the
-# kernel mutants of ci/mutants/; 7.2 that of ci/mutants-7.2/. On Debian 12, 6.12 is the package
-# itself (from bookworm-backports); elsewhere (another release, an Ubuntu host or GitHub
-# runner), and for 7.2 (Debian unstable's), the package is fetched from Debian's archive
-# through a private apt state trusted by Debian's keyring alone, and only the tarball is taken
-# out of it.
-# Usage: ci/install-linux-source.sh [VERSION]             install (nothing to do when present)
-#        ci/install-linux-source.sh [VERSION] --version   print the version Debian's archive has now
+# kernel mutants of ci/mutants/; 7.2 that of ci/mutants-7.2/. On Debian 12 and 13, 6.12 is the
+# package itself (Debian 12 takes it from bookworm-backports); elsewhere (another release, an
+# Ubuntu host or GitHub runner), and for 7.2 (Debian unstable's, while unstable carries 7.2),
+# the package is fetched from Debian's archive through a private apt state trusted by Debian's
+# keyring alone, and only the tarball is taken out of it.
+# Usage: ci/install-linux-source.sh [6.12|7.2]             install (nothing to do when present)
+#        ci/install-linux-source.sh [6.12|7.2] --version   print the version Debian's archive has now
 set -euo pipefail
 version=6.12
-if [[ "${1:-}" =~ ^[0-9]+\.[0-9]+$ ]]; then version=$1; shift; fi
+print_version=false
+for arg in "$@"; do
+  case $arg in
+    6.12 | 7.2) version=$arg ;;
+    --version) print_version=true ;;
+    *) echo "ci/install-linux-source.sh: unknown argument $arg (usage: [6.12|7.2] [--version])" >&2; exit 2 ;;
+  esac
+done
 package=linux-source-$version
 tarball=/usr/src/$package.tar.xz
 case $version in
   6.12) suites=("debian bookworm" "debian-security bookworm-security" "debian bookworm-backports") ;;
   7.2) suites=("debian sid") ;;
-  *) echo "ci/install-linux-source.sh: unknown version $version (6.12 or 7.2)" >&2; exit 2 ;;
 esac
 tools=(bc flex bison libelf-dev libssl-dev build-essential xz-utils git)
 apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
@@ -37,7 +43,7 @@ private_apt() {
   apt-get "${apt[@]}" update
 }
 
-if [ "${1:-}" = --version ]; then
+if $print_version; then
   private_apt
   apt-cache "${apt[@]}" policy "$package" | sed -n 's/^ *Candidate: //p'
   exit 0
@@ -45,7 +51,7 @@ fi
 if [ -e "$tarball" ] && command -v bison >/dev/null && command -v flex >/dev/null; then exit 0; fi
 echo "installing $package and the kernel build tools"
 . /etc/os-release
-if [ "${ID:-}" = debian ] && [ "$version" = 6.12 ]; then
+if [ "${ID:-}" = debian ] && [ "$version" = 6.12 ] && [[ "${VERSION_CODENAME:-}" =~ ^(bookworm|trixie)$ ]]; then
   if [ "${VERSION_CODENAME:-}" = bookworm ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
     echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/nsconform-backports.list
     apt-get update -qq

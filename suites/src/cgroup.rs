@@ -160,10 +160,19 @@ fn relative(root: &str, target: &str) -> String {
 /// a child moved into a scratch cgroup: in a root cgroup (a VM's init, say) a namespace rooted
 /// at the creator's cgroup reads "/" whether or not the kernel virtualises anything.
 fn away_from_the_root(observe: impl FnOnce() -> Outcome) -> Outcome {
-    if cgroups("self")?.iter().any(|(_, path)| path != "/") {
-        observe()
-    } else {
-        in_scratch_cgroup(|_| observe())
+    let own = cgroups("self")?;
+    let some_below = own.iter().any(|(_, path)| path != "/");
+    // cgroup2 is the hierarchy that matters (its view has code of its own, dfl_cgrp): in its
+    // root, go to a scratch cgroup even where some v1 hierarchy has this process below its root.
+    let cgroup2_at_root = own.iter().any(|(hierarchy, path)| hierarchy == "0:" && path == "/");
+    if some_below && !cgroup2_at_root {
+        return observe();
+    }
+    match Scratch::create() {
+        Ok(scratch) => in_cgroup(scratch, |_| observe()),
+        // No writable cgroup2 directory: the v1 hierarchies below their roots still show it.
+        Err(Stop::Skip(_)) if some_below => observe(),
+        Err(stop) => Err(stop),
     }
 }
 
@@ -323,7 +332,11 @@ fn sweep_abandoned(parent: &str) {
 /// Runs `body` in a child moved into a scratch cgroup, then removes the cgroup, whatever
 /// the outcome.
 fn in_scratch_cgroup(body: impl FnOnce(&str) -> Outcome) -> Outcome {
-    let scratch = Scratch::create()?;
+    in_cgroup(Scratch::create()?, body)
+}
+
+/// Runs `body` in a child moved into `scratch`, then removes it.
+fn in_cgroup(scratch: Scratch, body: impl FnOnce(&str) -> Outcome) -> Outcome {
     let dir = scratch.dir.clone();
     let outcome = spawn(Spawn::fork(), |_| {
         Scratch::enter(&dir)?;
@@ -625,7 +638,9 @@ fn v1_new_hierarchy_from_namespace_eperm() -> Outcome {
 fn v1_below_root() -> Result<Option<(String, String)>, Stop> {
     Ok(cgroups("self")?.into_iter().find_map(|(hierarchy, path)| {
         let controllers = hierarchy.split_once(':')?.1;
-        (!controllers.is_empty() && path != "/").then(|| (controllers.to_string(), path))
+        // "/.." and above lie outside the run's own cgroup namespace root: maybe the hierarchy's root.
+        let below = path != "/" && !path.starts_with("/..");
+        (!controllers.is_empty() && below).then(|| (controllers.to_string(), path))
     }))
 }
 
@@ -633,9 +648,12 @@ const CGROUP_V1_BELOW_ROOT: Probe = Probe {
     what: "a cgroup v1 hierarchy with this process below its root",
     run: || {
         match v1_below_root() {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's".into()),
-        Err(stop) => Err(format!("{stop:?}")),
+        Ok(None) => Err(
+            "no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's"
+                .into(),
+        ),
+        // Found, or /proc/self/cgroup unreadable: the check itself reads it again and reports that.
+        _ => Ok(()),
     }
     },
 };

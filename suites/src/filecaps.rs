@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 pub const CHECKS: &[Check] = &[Check::new(
     "user.file-caps-bound-to-namespace-root",
     "security.capability (version 2: CAP_NET_RAW permitted and effective), written on a file of the parent's tmpfs by root of a child user namespace whose root is uid 100000 outside, is stored as version 3 with root id 100000: it reads back as version 2 inside and as version 3 naming 100000 outside, and executing the file under SECBIT_NOROOT gives CAP_NET_RAW inside, where the root id is root, and no capability outside, where it is not",
-    "capabilities(7) File capability extended attribute versioning; cap_convert_nscap() (a version 2 attribute from a writer without CAP_SETFCAP over the filesystem's user namespace becomes version 3 with the writer's root), cap_inode_getsecurity() (version 2 for a reader whose root the root id is) and get_vfs_caps_from_disk() with rootid_owns_currentns() in security/commoncap.c",
+    "capabilities(7) File capability extended attribute versioning; cap_convert_nscap() (a version 2 attribute from a writer without CAP_SETFCAP over the filesystem's user namespace becomes version 3 with the writer's root), cap_inode_getsecurity() (version 2 for a reader whose root the root id is) and get_vfs_caps_from_disk() with rootid_owns_currentns() (kuid_root_in_ns() in later kernels) in security/commoncap.c",
     &[Need::Kind(Kind::User), Need::Kind(Kind::Mnt), Need::Config("CONFIG_TMPFS_XATTR")],
     file_caps_bound_to_namespace_root,
 )];
@@ -52,8 +52,8 @@ impl Attribute {
         match words[..] {
             [magic, p0, i0, p1, i1, ref rest @ ..] if rest.len() <= 1 && bytes.len() % 4 == 0 => Some(Attribute {
                 magic,
-                permitted: u64::from(p0) | u64::from(p1) << 32,
-                inheritable: u64::from(i0) | u64::from(i1) << 32,
+                permitted: u64::from(p0) | (u64::from(p1) << 32),
+                inheritable: u64::from(i0) | (u64::from(i1) << 32),
                 rootid: rest.first().copied(),
             }),
             _ => None,
@@ -85,16 +85,21 @@ fn get_attribute(path: &str) -> Result<Option<Attribute>, Stop> {
     Ok(Attribute::parse(&buffer[..size as usize]))
 }
 
-/// Executes `program` as the capability printer under SECBIT_NOROOT, so that root gains only
-/// what the file grants: (permitted, effective) of the new program.
+/// Executes `program` as the capability printer under SECBIT_NOROOT and without ambient
+/// capabilities, so that root gains only what the file grants: (permitted, effective) of the
+/// new program.
 fn capabilities_after_exec(program: &str) -> Result<(u64, u64), Stop> {
     let mut command = std::process::Command::new(program);
     command.env_clear().env("NSCONFORM_EXEC_HELPER", HELPER);
     // SAFETY: prctl is async-signal-safe; the hook touches no memory of the parent.
     unsafe {
-        command.pre_exec(|| match libc::prctl(libc::PR_SET_SECUREBITS, 1 /* SECBIT_NOROOT */, 0, 0, 0) {
-            0 => Ok(()),
-            _ => Err(std::io::Error::last_os_error()),
+        command.pre_exec(|| {
+            // Ambient capabilities would survive execve of a file without file capabilities.
+            let cleared = libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0;
+            match cleared && libc::prctl(libc::PR_SET_SECUREBITS, 1 /* SECBIT_NOROOT */, 0, 0, 0) == 0 {
+                true => Ok(()),
+                false => Err(std::io::Error::last_os_error()),
+            }
         })
     };
     let out = command.output().at(&format!("execve {program} under SECBIT_NOROOT"))?;
@@ -120,13 +125,21 @@ fn file_caps_bound_to_namespace_root() -> Outcome {
     let (root_uid, root_gid) = root_target();
     if is_parents_root("uid_map", root_uid)? || root_uid == 0 {
         return Err(Stop::skip(format!(
-            "the run is not root of the initial user namespace, so a child's root can map only to its own uid {root_uid}, which is root here too: the attribute would be honoured on both sides"
+            "the run is not root of the initial user namespace, and the uid it maps a child's root to ({root_uid}, its own) is root here too: the attribute would be honoured on both sides"
         )));
     }
     spawn(Spawn::clone(&[Kind::Mnt]), move |_| {
-        nix::mount::mount(Some(crate::scratch::SOURCE), "/tmp", Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=32m"))
-            .at("mounting a tmpfs on /tmp")?;
-        std::fs::copy("/proc/self/exe", PROGRAM).at(&format!("copying this binary to {PROGRAM}"))?;
+        // Room for this binary (5 MiB in a release build, 60 in a debug one) and a little more.
+        let size = std::fs::metadata("/proc/self/exe").setup("the size of this binary")?.len() + (1 << 20);
+        nix::mount::mount(
+            Some(crate::scratch::SOURCE),
+            "/tmp",
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .at("mounting a tmpfs on /tmp")?;
+        std::fs::copy("/proc/self/exe", PROGRAM).setup(&format!("copying this binary to {PROGRAM}"))?;
         nix::unistd::chown(PROGRAM, Some(root_uid.into()), Some(root_gid.into())).at(&format!("chown {PROGRAM} to the child's root"))?;
         let mut child = spawn(Spawn::clone(&[Kind::User]), |to_parent| {
             to_parent.sync("the new user namespace")?;

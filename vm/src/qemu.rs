@@ -74,7 +74,7 @@ impl Machine {
     /// The host's TSC rate and `tsc=reliable` keep the guest on the TSC. With the kernel's HZ,
     /// `lpj` is the value the boot CPU derives from that rate: without it a TCG CPU lacking
     /// constant_tsc calibrates the delay loop again on every other CPU ("calibrate_delay_direct()
-    /// failed"), about 0.2 s of boot each.
+    /// failed"): 0.12 s of boot with 2 vCPUs here, 0.04 s with it.
     fn clock_args(&self) -> String {
         if self.accel != Accel::Tcg {
             return String::new();
