@@ -635,13 +635,20 @@ fn v1_new_hierarchy_from_namespace_eperm() -> Outcome {
 
 /// A cgroup v1 hierarchy in which this process sits below the root: (its controllers and name
 /// as /proc/self/cgroup lists them, which are also its mount options; the cgroup's path).
+/// Hierarchies with controllers come first: a named one may be mounted with other options
+/// (systemd's has xattr), which a mount by name alone would make the kernel warn about.
 fn v1_below_root() -> Result<Option<(String, String)>, Stop> {
-    Ok(cgroups("self")?.into_iter().find_map(|(hierarchy, path)| {
-        let controllers = hierarchy.split_once(':')?.1;
-        // "/.." and above lie outside the run's own cgroup namespace root: maybe the hierarchy's root.
-        let below = path != "/" && !path.starts_with("/..");
-        (!controllers.is_empty() && below).then(|| (controllers.to_string(), path))
-    }))
+    let mut found: Vec<(String, String)> = cgroups("self")?
+        .into_iter()
+        .filter_map(|(hierarchy, path)| {
+            let controllers = hierarchy.split_once(':')?.1;
+            // "/.." and above lie outside the run's own cgroup namespace root: maybe the hierarchy's root.
+            let below = path != "/" && !path.starts_with("/..");
+            (!controllers.is_empty() && below).then(|| (controllers.to_string(), path))
+        })
+        .collect();
+    found.sort_by_key(|(controllers, _)| controllers.starts_with("name="));
+    Ok(found.into_iter().next())
 }
 
 const CGROUP_V1_BELOW_ROOT: Probe = Probe {
