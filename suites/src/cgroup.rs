@@ -653,17 +653,15 @@ fn v1_below_root() -> Result<Option<(String, String)>, Stop> {
 
 const CGROUP_V1_BELOW_ROOT: Probe = Probe {
     what: "a cgroup v1 hierarchy with this process below its root",
-    run: || {
-        match v1_below_root() {
-        Ok(None) => Err(
-            "no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's"
-                .into(),
-        ),
-        // Found, or /proc/self/cgroup unreadable: the check itself reads it again and reports that.
+    // Found, or /proc/self/cgroup unreadable: the check itself reads it again and reports that.
+    run: || match v1_below_root() {
+        Ok(None) => Err(NO_V1_BELOW_ROOT.into()),
         _ => Ok(()),
-    }
     },
 };
+
+const NO_V1_BELOW_ROOT: &str =
+    "no cgroup v1 hierarchy has this process below its root, where a mount rooted at the namespace root would look like one rooted at the hierarchy's";
 
 fn v1_mount_rooted_at_namespace_root() -> Outcome {
     let (options, path) = v1_below_root()?.ok_or_else(|| Stop::broken("finding the v1 hierarchy the probe found", "one", "none"))?;

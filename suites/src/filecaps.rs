@@ -3,7 +3,7 @@
 //! names that root's uid (a version 3 attribute with its root id), reads back in each reader's
 //! terms, and gives capabilities on execve only where its root id is root.
 
-use crate::fixture::{map_id, root_target};
+use crate::fixture::{cap_set, map_id, root_target};
 use crate::sys::{errno_result, is_parents_root};
 use nsconform_harness::{expect_eq, spawn, At, Check, Kind, Need, Outcome, Spawn, Stop};
 use std::ffi::CString;
@@ -89,8 +89,7 @@ fn get_attribute(path: &str) -> Result<Option<Attribute>, Stop> {
 /// capabilities, so that root gains only what the file grants: (permitted, effective) of the
 /// new program.
 fn capabilities_after_exec(program: &str) -> Result<(u64, u64), Stop> {
-    let mut command = std::process::Command::new(program);
-    command.env_clear().env("NSCONFORM_EXEC_HELPER", HELPER);
+    let mut command = crate::exec_helper(program, HELPER);
     // SAFETY: prctl is async-signal-safe; the hook touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
@@ -104,9 +103,9 @@ fn capabilities_after_exec(program: &str) -> Result<(u64, u64), Stop> {
     };
     let out = command.output().at(&format!("execve {program} under SECBIT_NOROOT"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let set = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    match (out.status.success(), set("CapPrm:"), set("CapEff:")) {
-        (true, Some(permitted), Some(effective)) => Ok((permitted, effective)),
+    let sets: Vec<u64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    match (out.status.success(), &sets[..]) {
+        (true, &[permitted, effective]) => Ok((permitted, effective)),
         _ => Err(Stop::broken(
             format!("execve {program} as the capability printer"),
             "CapPrm and CapEff printed",
@@ -115,10 +114,11 @@ fn capabilities_after_exec(program: &str) -> Result<(u64, u64), Stop> {
     }
 }
 
-/// The exec helper: the CapPrm and CapEff lines of its own /proc/self/status.
+/// The exec helper: its own permitted and effective sets (nothing where they cannot be read).
 pub fn print_capabilities() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().filter(|l| l.starts_with("CapPrm:") || l.starts_with("CapEff:")).for_each(|l| println!("{l}"));
+    if let (Ok(permitted), Ok(effective)) = (cap_set("CapPrm"), cap_set("CapEff")) {
+        println!("{permitted} {effective}");
+    }
 }
 
 fn file_caps_bound_to_namespace_root() -> Outcome {

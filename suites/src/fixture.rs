@@ -8,7 +8,7 @@ use nsconform_harness::process::creation_error;
 use nsconform_harness::{expect_eq, expect_errno, expect_ne, spawn, At, Kind, Outcome, Probe, Spawn, Stop};
 
 /// A capability set of /proc/self/status (CapPrm, CapEff, CapBnd...).
-fn cap_set(name: &str) -> Result<u64, Stop> {
+pub(crate) fn cap_set(name: &str) -> Result<u64, Stop> {
     nsconform_harness::host::cap_set(name).at(&format!("reading {name} of /proc/self/status"))
 }
 

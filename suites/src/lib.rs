@@ -23,12 +23,23 @@ pub mod uts;
 
 use nsconform_harness::Check;
 
-/// Checks execute the binary they run in (/proc/self/exe) as a helper program: with this
-/// variable set it runs the named helper instead of checks. Every `main` calls this first.
+/// Checks execute the binary they run in (/proc/self/exe, or a copy) as a helper program: with
+/// this variable set it runs the named helper instead of checks.
+pub(crate) const EXEC_HELPER_VAR: &str = "NSCONFORM_EXEC_HELPER";
+
+/// `program` (this binary or a copy of it) to run as exec helper `helper`, in an otherwise
+/// empty environment.
+pub(crate) fn exec_helper(program: &str, helper: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.env_clear().env(EXEC_HELPER_VAR, helper);
+    command
+}
+
+/// Runs the exec helper the environment names, if any. Every `main` calls this first.
 pub fn run_exec_helper_if_asked() {
-    match std::env::var("NSCONFORM_EXEC_HELPER").as_deref() {
+    match std::env::var(EXEC_HELPER_VAR).as_deref() {
         Err(_) => {}
-        Ok("clocks") => {
+        Ok(time::HELPER) => {
             time::print_clocks();
             std::process::exit(0)
         }

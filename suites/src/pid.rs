@@ -1061,9 +1061,7 @@ fn pid_max_per_namespace() -> Outcome {
         .join()
     })?;
     child.sync("the new user namespace")?;
-    nsconform_harness::userns::map_root(&child.pid().to_string(), uid, gid)
-        .map_err(|e| e.errno)
-        .at(&format!("mapping the child's root to {uid}:{gid}"))?;
+    crate::fixture::map_id(&child.pid().to_string(), 0, uid, gid)?;
     child.sync("the mapping")?;
     child.join()?;
     expect_eq("pid_max of the parent's PID namespace after the write inside", before, read_sysctl(PID_MAX)?)

@@ -638,7 +638,8 @@ fn offsets_need_cap_sys_time_in_owner() -> Outcome {
 /// The program the checks execute: this binary again, printing its clocks
 /// (`print_clocks`) instead of running checks.
 const SELF: &CStr = c"/proc/self/exe";
-const HELPER_ENV: &CStr = c"NSCONFORM_EXEC_HELPER=clocks";
+/// The exec helper that prints the clocks (see `print_clocks`).
+pub const HELPER: &str = "clocks";
 
 /// The exec helper: /proc/uptime, then CLOCK_BOOTTIME read through libc (the vDSO) in the
 /// same seconds.hundredths form.
@@ -661,9 +662,7 @@ fn expect_program_shifted(what: &str, low: i64, high: i64, printed: &str) -> Out
 /// posix_spawn, whose CLONE_VM older kernels refuse here: see time.vfork-after-unshare).
 fn fork_exec_output() -> Result<String, Stop> {
     use std::os::unix::process::CommandExt;
-    let (name, value) = HELPER_ENV.to_str().unwrap_or_default().split_once('=').unwrap_or_default();
-    let mut command = std::process::Command::new(SELF.to_str().unwrap_or_default());
-    command.env_clear().env(name, value);
+    let mut command = crate::exec_helper(SELF.to_str().unwrap_or_default(), HELPER);
     // SAFETY: the hook does nothing; it only forces fork + execve.
     unsafe { command.pre_exec(|| Ok(())) };
     let out = command.output().at("fork and execve of this binary as a clock printer")?;
@@ -734,7 +733,8 @@ fn vfork_after_unshare() -> Outcome {
         enter_for_children()?;
         set_offsets(0, BOOTTIME_OFFSET)?;
         let before = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
-        let spawned = posix_spawn_output(&[SELF], &[HELPER_ENV])?;
+        let env = std::ffi::CString::new(format!("{}={HELPER}", crate::EXEC_HELPER_VAR)).setup("the helper's environment")?;
+        let spawned = posix_spawn_output(&[SELF], &[&env])?;
         let after = read_clock(libc::CLOCK_BOOTTIME, false).at("clock_gettime(CLOCK_BOOTTIME)")?;
         match spawned {
             Err(errno) => refused_before_vm_sharing("posix_spawn after unshare(CLONE_NEWTIME)", errno),

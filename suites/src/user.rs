@@ -6,7 +6,7 @@
 //! user namespace of their own (`as_root_of_own_userns`), so root and ordinary users see alike.
 
 use crate::disabled::refused_when_configured_out;
-use crate::fixture::{without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
+use crate::fixture::{cap_set, without_capabilities, CREATOR_WITHOUT_CAPABILITIES};
 use crate::ns_ioctl::{related, NS_GET_USERNS};
 use crate::sys::{own_ns, try_clone, with_second_thread, write_file, write_sysctl};
 use nix::errno::Errno;
@@ -208,11 +208,6 @@ where
     T::Err: std::fmt::Display,
 {
     std::fs::read_to_string(path).at(&format!("reading {path}"))?.trim().parse().at(&format!("parsing {path}"))
-}
-
-/// A capability set of /proc/self/status (CapPrm, CapEff, CapBnd...).
-fn cap_set(name: &str) -> Result<u64, Stop> {
-    nsconform_harness::host::cap_set(name).at(&format!("reading {name} of /proc/self/status"))
 }
 
 /// The full capability mask of this kernel (bits 0 to cap_last_cap).

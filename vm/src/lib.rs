@@ -78,10 +78,8 @@ fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result
         Accel::Kvm => Duration::from_secs(60),
         Accel::Tcg => Duration::from_secs(240),
     });
-    let hz = kernel.config.as_ref().and_then(|path| {
-        let text = std::fs::read_to_string(path).ok()?;
-        nsconform_harness::kconfig::Kconfig::parse(path.clone(), &text).value("CONFIG_HZ")?.parse().ok()
-    });
+    let config = kernel.config.as_deref().and_then(|path| nsconform_harness::kconfig::Kconfig::read(path).ok());
+    let hz = config.as_ref().and_then(|c| c.value("CONFIG_HZ")?.parse().ok());
     let machine = Machine { accel, memory_mb: options.memory_mb, cpus: options.cpus, append: options.append.clone(), hz };
     progress(Progress::Booting { accel, qemu_version, deadline });
     let mut guest = boot(&machine, &kernel, &initrd, &out, deadline, progress)?;
