@@ -497,9 +497,22 @@ fn init_death_kills_namespace() -> Outcome {
         )?;
     }
     watcher.sync("the outsider's death")?;
-    // The outsider is a zombie its parent has not reaped: init must still be waiting for it.
-    std::thread::sleep(Duration::from_millis(100));
+    // The outsider is a zombie its parent has not reaped: init, whose children are dead, must
+    // go to sleep in its exit waiting for it (zap_pid_ns_processes()) rather than end.
+    let (mut state, mut flags) = (' ', 0);
+    poll_until(DEATH_WITHIN, || {
+        (state, flags) = state_and_flags(init.pid()).unwrap_or(('?', 0));
+        state == 'Z' || (matches!(state, 'S' | 'D' | 'I') && flags & PF_EXITING != 0)
+    });
     let early = init.waitpid(Some(WaitPidFlag::WNOHANG))?;
+    if early == WaitStatus::StillAlive {
+        expect_that(
+            "init's /proc/PID/stat while a killed process of its namespace awaits its outside parent",
+            matches!(state, 'S' | 'D' | 'I') && flags & PF_EXITING != 0,
+            "asleep (S, D or I) with PF_EXITING in its flags",
+            format!("state {state}, flags {flags:#x} after {DEATH_WITHIN:?}"),
+        )?;
+    }
     expect_eq("init's state while a killed process of its namespace awaits its outside parent", WaitStatus::StillAlive, early)?;
     watcher.send("the order to reap the outsider", &())?;
     watcher.join()?;
@@ -508,6 +521,17 @@ fn init_death_kills_namespace() -> Outcome {
         expect_errno(&format!("pidfd_send_signal(0) to {who} (pid {pid}) once init was reaped"), Errno::ESRCH, pidfd_probe(fd))?;
     }
     Ok(())
+}
+
+/// PF_EXITING of task->flags (include/linux/sched.h): set once do_exit() began.
+const PF_EXITING: u64 = 0x4;
+
+/// The state letter and the flags (fields 3 and 9) of /proc/PID/stat.
+fn state_and_flags(pid: Pid) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(5)?.parse().ok()?))
 }
 
 fn fork_into_dead_namespace_enomem() -> Outcome {

@@ -399,21 +399,21 @@ fn read_timer_clocks() -> Result<[i64; 2], Stop> {
     Ok([read(&TIMER_CLOCKS[0].0)?, read(&TIMER_CLOCKS[1].0)?])
 }
 
-/// Forks a child into the pending time namespace that runs `timed` on each timer clock and
-/// sends what it measured: first the namespace's clock when it started, which must lie
-/// between this process's readings before and after, shifted by the clock's offset.
-/// `judge` gets the start and the rest. Each answer must come within WAKE_LIMIT.
+/// Forks a child per timer clock into the pending time namespace, all timing at once, that
+/// runs `timed` on its clock and sends what it measured: first the namespace's clock when it
+/// started, which must lie between this process's readings before and after, shifted by the
+/// clock's offset. `judge` gets the start and the rest. Each answer must come within WAKE_LIMIT.
 fn per_timer_clock(what: &str, timed: fn(Clock) -> Result<Vec<i64>, Stop>, judge: impl Fn(Clock, i64, &[i64]) -> Outcome) -> Outcome {
     let before = read_timer_clocks()?;
-    let mut child = spawn(Spawn::fork(), move |to_parent| {
-        for (clock, _) in TIMER_CLOCKS {
-            to_parent.send(&format!("{what} on {}", clock.name), &timed(clock)?)?;
-        }
-        Ok(())
-    })?;
-    let mut answers = Vec::new();
+    let step = |clock: &Clock| format!("{what} on {}", clock.name);
+    let mut children = Vec::new();
     for (clock, _) in TIMER_CLOCKS {
-        answers.push(child.recv_within::<Vec<i64>>(&format!("{what} on {}", clock.name), WAKE_LIMIT)?);
+        let step = step(&clock);
+        children.push(spawn(Spawn::fork(), move |to_parent| to_parent.send(&step, &timed(clock)?))?);
+    }
+    let mut answers = Vec::new();
+    for ((clock, _), child) in TIMER_CLOCKS.iter().zip(&mut children) {
+        answers.push(child.recv_within::<Vec<i64>>(&step(clock), WAKE_LIMIT)?);
     }
     let after = read_timer_clocks()?;
     for (i, ((clock, offset), answer)) in TIMER_CLOCKS.into_iter().zip(answers).enumerate() {
@@ -421,7 +421,7 @@ fn per_timer_clock(what: &str, timed: fn(Clock) -> Result<Vec<i64>, Stop>, judge
         expect_shifted(&format!("{} read in the namespace", clock.name), before[i], after[i], offset, *start)?;
         judge(clock, *start, rest)?;
     }
-    child.join()
+    children.into_iter().try_for_each(|child| child.join())
 }
 
 fn clock_nanosleep_abstime_offset() -> Outcome {
