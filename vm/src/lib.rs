@@ -82,7 +82,7 @@ fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result
     let hz = config.as_ref().and_then(|c| c.value("CONFIG_HZ")?.parse().ok());
     let machine = Machine { accel, memory_mb: options.memory_mb, cpus: options.cpus, append: options.append.clone(), hz };
     progress(Progress::Booting { accel, qemu_version, deadline });
-    let mut guest = boot(&machine, &kernel, &initrd, &out, deadline, progress)?;
+    let mut guest = boot(&machine, &kernel, checks, &initrd, &out, deadline, progress)?;
     if !guest.started && console::panic_lines(&guest.console).is_some() {
         // Seen once in about 25 boots of Debian 7.2 under TCG with 2 vCPUs: an int3 Oops in
         // ktime_get while the kernel patched its own text, before init.
@@ -90,7 +90,7 @@ fn run(args: &[String], checks: &[Check], progress: &dyn Fn(Progress)) -> Result
         std::fs::rename(out.join("console.log"), &first_console)
             .map_err(|e| Failure::tooling(format!("keeping the first console log: {e}")))?;
         progress(Progress::BootingAgain { first_console });
-        guest = boot(&machine, &kernel, &initrd, &out, deadline, progress)?;
+        guest = boot(&machine, &kernel, checks, &initrd, &out, deadline, progress)?;
     }
     progress(Progress::ConsoleLog { path: out.join("console.log") });
     let selected: Vec<&Check> = checks.iter().filter(|c| filters.selects(c.id)).collect();

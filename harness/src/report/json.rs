@@ -5,15 +5,23 @@ use crate::check::Failure;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// One check's result as a JSON object (also the line format of `--stream`).
+/// One check's result as a JSON object: its verdict (`verdict_value`) and what the catalogue
+/// says of the check.
 pub fn record_value(r: &Record) -> Value {
+    let mut obj = verdict_value(r);
+    obj["kinds"] = json!(r.kinds);
+    obj["statement"] = json!(r.statement);
+    obj["reference"] = json!(r.reference);
+    obj
+}
+
+/// What a run found out about one check: its id, verdict (with the reason or the failure)
+/// and duration. The line format of `--stream`, whose reader has the catalogue.
+pub fn verdict_value(r: &Record) -> Value {
     let mut obj = json!({
         "id": r.id,
         "verdict": r.verdict.word().to_lowercase(),
         "duration_ms": r.duration.as_secs_f64() * 1000.0,
-        "kinds": r.kinds,
-        "statement": r.statement,
-        "reference": r.reference,
     });
     match &r.verdict {
         Verdict::Pass => {}
@@ -30,8 +38,9 @@ pub fn record_value(r: &Record) -> Value {
     obj
 }
 
-/// The inverse of `record_value`; `None` for an object that is not a record.
-pub fn record_from_value(v: &Value) -> Option<Record> {
+/// The inverse of `verdict_value`: the id, the verdict and the duration; `None` for an
+/// object that is not one.
+pub fn verdict_from_value(v: &Value) -> Option<(String, Verdict, Duration)> {
     let text = |key: &str| v[key].as_str().map(String::from);
     let failure = || Some(Failure::new(text("step")?, text("expected")?, text("observed")?));
     let verdict = match v["verdict"].as_str()? {
@@ -41,13 +50,19 @@ pub fn record_from_value(v: &Value) -> Option<Record> {
         "broken" => Verdict::Broken(failure()?),
         _ => return None,
     };
+    Some((text("id")?, verdict, Duration::from_secs_f64(v["duration_ms"].as_f64()? / 1000.0)))
+}
+
+/// The inverse of `record_value`; `None` for an object that is not a record.
+pub fn record_from_value(v: &Value) -> Option<Record> {
+    let (id, verdict, duration) = verdict_from_value(v)?;
     Some(Record {
-        id: text("id")?,
-        statement: text("statement")?,
-        reference: text("reference")?,
+        id,
+        statement: v["statement"].as_str()?.into(),
+        reference: v["reference"].as_str()?.into(),
         kinds: serde_json::from_value(v["kinds"].clone()).ok()?,
         verdict,
-        duration: Duration::from_secs_f64(v["duration_ms"].as_f64()? / 1000.0),
+        duration,
     })
 }
 
