@@ -1,4 +1,5 @@
-//! Runs checks, as many at a time as asked, from the (single-threaded) main thread. Each check
+//! Runs checks, as many at a time as asked, from the (single-threaded) main thread, starting
+//! them round-robin over their suites. Each check
 //! runs in a forked process of its own that is a child subreaper: orphans of the check stay in
 //! its tree, apart from every other check's, and it kills and reaps them when its body ends.
 //! The runner enforces each deadline, kills a hung check's whole tree, and hands the records
@@ -45,7 +46,7 @@ pub fn run(check: &Check) -> Record {
 /// Runs `checks`, at most `jobs` at a time and never against their `Sharing`, and hands each
 /// record to `done` in the order of `checks`. Call `prepare` first.
 pub fn run_all(checks: &[&Check], jobs: usize, mut done: impl FnMut(Record)) {
-    let mut waiting: VecDeque<usize> = (0..checks.len()).collect();
+    let mut waiting: VecDeque<usize> = start_order(checks).into();
     let mut finished: Vec<Option<Record>> = vec![None; checks.len()];
     let mut running: Vec<Running> = Vec::new();
     let mut next = 0;
@@ -63,6 +64,27 @@ pub fn run_all(checks: &[&Check], jobs: usize, mut done: impl FnMut(Record)) {
         }
     }
     kill_and_reap_descendants();
+}
+
+/// The order in which checks start: round-robin over their suites (the id up to the first
+/// dot), so that checks contending for the same kernel locks and workers (network namespaces
+/// under rtnl_lock, say) do not all run side by side.
+fn start_order(checks: &[&Check]) -> Vec<usize> {
+    let mut suites: Vec<(&str, VecDeque<usize>)> = Vec::new();
+    for (index, check) in checks.iter().enumerate() {
+        let suite = check.id.split('.').next().unwrap_or_default();
+        match suites.iter_mut().find(|(name, _)| *name == suite) {
+            Some((_, queue)) => queue.push_back(index),
+            None => suites.push((suite, VecDeque::from([index]))),
+        }
+    }
+    let mut order = Vec::with_capacity(checks.len());
+    while order.len() < checks.len() {
+        for (_, queue) in &mut suites {
+            order.extend(queue.pop_front());
+        }
+    }
+    order
 }
 
 /// A check whose process is running.
@@ -363,4 +385,17 @@ fn process_tree() -> HashMap<i32, Vec<i32>> {
         }
     }
     children
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_start_round_robin_over_their_suites() {
+        let ids = ["net.a", "net.b", "net.c", "uts.a", "pid.a", "pid.b"];
+        let checks: Vec<Check> = ids.iter().map(|id| Check::new(id, "", "", &[], || Ok(()))).collect();
+        let order: Vec<&str> = start_order(&checks.iter().collect::<Vec<_>>()).into_iter().map(|i| ids[i]).collect();
+        assert_eq!(order, ["net.a", "uts.a", "pid.a", "net.b", "pid.b", "net.c"]);
+    }
 }
