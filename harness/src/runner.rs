@@ -1,9 +1,8 @@
 //! Runs checks, as many at a time as asked, from the (single-threaded) main thread, starting
-//! them round-robin over their suites. Each check
-//! runs in a forked process of its own that is a child subreaper: orphans of the check stay in
-//! its tree, apart from every other check's, and it kills and reaps them when its body ends.
-//! The runner enforces each deadline, kills a hung check's whole tree, and hands the records
-//! on in catalogue order.
+//! them round-robin over their suites. Each check runs in a forked process of its own that is
+//! a child subreaper: orphans of the check stay in its tree, apart from every other check's,
+//! and it kills and reaps them when its body ends. The runner enforces each deadline, kills a
+//! hung check's whole tree, and hands the records on in catalogue order.
 
 use crate::channel::{Channel, RecvError};
 use crate::check::{Check, Failure, Need, Outcome, Sharing, Stop};
