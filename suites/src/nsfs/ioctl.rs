@@ -2,7 +2,7 @@
 
 use super::{configured_kinds, entry, open_ns, spawn_ready, spawn_user_namespace, unshare_and_populate};
 use crate::ns_ioctl::*;
-use crate::sys::{fd_inode, idle, own_ns, pidfd_open};
+use crate::sys::{fd_inode, idle, own_ns, pidfd_open, read_sysctl};
 use nix::errno::Errno;
 use nsconform_harness::{expect_eq, expect_errno, expect_ne, spawn, At, Check, Kind, Need, Outcome, Probe, Spawn, Stop};
 use std::fs::File;
@@ -198,6 +198,16 @@ fn ioctl_get_owner_uid() -> Outcome {
     // Inside, the owner's uid reads through the new namespace's map: root, mapped to our euid.
     spawn(Spawn::clone(&[Kind::User]).map_root(), |_| {
         expect_eq("NS_GET_OWNER_UID of its own user namespace, read inside", Ok(0), owner_uid(&open_ns("self", "user")?))
+    })?
+    .join()?;
+    // Without a uid_map the owner has no uid inside: the overflow uid, whatever it is outside.
+    let overflow: u32 = read_sysctl("/proc/sys/kernel/overflowuid")?.trim().parse().setup("parsing /proc/sys/kernel/overflowuid")?;
+    spawn(Spawn::clone(&[Kind::User]), move |_| {
+        expect_eq(
+            "NS_GET_OWNER_UID of its own user namespace, which has no uid_map, read inside",
+            Ok(overflow),
+            owner_uid(&open_ns("self", "user")?),
+        )
     })?
     .join()
 }
