@@ -499,16 +499,19 @@ fn init_death_kills_namespace() -> Outcome {
     watcher.sync("the outsider's death")?;
     // The outsider is a zombie its parent has not reaped: init, whose children are dead, must
     // go to sleep in its exit waiting for it (zap_pid_ns_processes()) rather than end.
-    let (mut state, mut flags) = (' ', 0);
+    let asleep_in_exit = |(state, flags): (char, u64)| matches!(state, 'S' | 'D' | 'I') && flags & PF_EXITING != 0;
+    let mut seen = None;
     poll_until(DEATH_WITHIN, || {
-        (state, flags) = state_and_flags(init.pid()).unwrap_or(('?', 0));
-        state == 'Z' || (matches!(state, 'S' | 'D' | 'I') && flags & PF_EXITING != 0)
+        seen = state_and_flags(init.pid());
+        seen.is_none_or(|s| s.0 == 'Z' || asleep_in_exit(s))
     });
     let early = init.waitpid(Some(WaitPidFlag::WNOHANG))?;
     if early == WaitStatus::StillAlive {
+        let (state, flags) =
+            seen.ok_or_else(|| Stop::broken(format!("reading /proc/{}/stat", init.pid()), "init's state and flags", "unreadable"))?;
         expect_that(
             "init's /proc/PID/stat while a killed process of its namespace awaits its outside parent",
-            matches!(state, 'S' | 'D' | 'I') && flags & PF_EXITING != 0,
+            asleep_in_exit((state, flags)),
             "asleep (S, D or I) with PF_EXITING in its flags",
             format!("state {state}, flags {flags:#x} after {DEATH_WITHIN:?}"),
         )?;
