@@ -84,14 +84,17 @@ pub fn is_initial(kind: Kind) -> bool {
     }
 }
 
+/// The value of a line of /proc/self/status ("CapEff", "Seccomp", ...), trimmed.
+pub fn status_field(name: &str) -> Result<String, String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let value = status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'));
+    value.map(|v| v.trim().to_string()).ok_or_else(|| format!("/proc/self/status has no {name} line"))
+}
+
 /// A capability set of /proc/self/status: "CapPrm", "CapEff", "CapBnd", ...
 pub fn cap_set(name: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .ok_or_else(|| format!("/proc/self/status has no {name} line"))?;
-    u64::from_str_radix(hex.trim(), 16).map_err(|e| format!("{name} {hex:?}: {e}"))
+    let hex = status_field(name)?;
+    u64::from_str_radix(&hex, 16).map_err(|e| format!("{name} {hex:?}: {e}"))
 }
 
 /// Whether `cap` is in the effective set.
@@ -101,7 +104,13 @@ pub fn has_effective_cap(cap: u32) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{parse_version, status_field};
+
+    #[test]
+    fn reads_status_fields_trimmed() {
+        assert_eq!(status_field("Pid"), Ok(std::process::id().to_string()));
+        assert!(status_field("NoSuchLine").is_err());
+    }
     use rstest::rstest;
 
     #[rstest]

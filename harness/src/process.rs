@@ -390,10 +390,16 @@ pub fn describe(status: WaitStatus) -> String {
     }
 }
 
+/// The fields of /proc/PID/stat after the command name, from the state (field 3 of proc(5))
+/// on: ppid, pgrp, session, tty_nr, tpgid, flags, ...; `None` once the process is gone.
+pub fn proc_stat(pid: libc::pid_t) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(String::from).collect())
+}
+
 /// The scheduler state letter of /proc/PID/stat, in words.
 pub fn proc_state(pid: Pid) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    match stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()) {
+    match proc_stat(pid.as_raw()).and_then(|fields| fields.first()?.chars().next()) {
         Some('T') => "T (stopped)".into(),
         Some('t') => "t (traced)".into(),
         Some('Z') => "Z (zombie)".into(),
@@ -448,5 +454,16 @@ pub(crate) fn take_panic_message() -> String {
 pub(crate) fn send_verdict(outcome: &Outcome) {
     if let Some(runner) = RUNNER.get() {
         let _ = runner.send(&Report::Verdict(outcome.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_stat_starts_at_the_state() {
+        let fields = super::proc_stat(std::process::id() as libc::pid_t).expect("our own /proc/PID/stat");
+        assert!(["R", "S"].contains(&fields[0].as_str()), "{fields:?}");
+        assert_eq!(fields[1], nix::unistd::getppid().as_raw().to_string(), "{fields:?}");
+        assert!(super::proc_stat(-1).is_none());
     }
 }

@@ -531,10 +531,8 @@ const PF_EXITING: u64 = 0x4;
 
 /// The state letter and the flags (fields 3 and 9) of /proc/PID/stat.
 fn state_and_flags(pid: Pid) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    Some((state, fields.nth(5)?.parse().ok()?))
+    let fields = nsconform_harness::process::proc_stat(pid.as_raw())?;
+    Some((fields.first()?.chars().next()?, fields.get(6)?.parse().ok()?))
 }
 
 fn fork_into_dead_namespace_enomem() -> Outcome {

@@ -408,8 +408,8 @@ fn per_timer_clock(what: &str, timed: fn(Clock) -> Result<Vec<i64>, Stop>, judge
     let step = |clock: &Clock| format!("{what} on {}", clock.name);
     let mut children = Vec::new();
     for (clock, _) in TIMER_CLOCKS {
-        let step = step(&clock);
-        children.push(spawn(Spawn::fork(), move |to_parent| to_parent.send(&step, &timed(clock)?))?);
+        let answer = step(&clock);
+        children.push(spawn(Spawn::fork(), move |to_parent| to_parent.send(&answer, &timed(clock)?))?);
     }
     let mut answers = Vec::new();
     for ((clock, _), child) in TIMER_CLOCKS.iter().zip(&mut children) {

@@ -42,12 +42,6 @@ fn listns(ns_type: libc::c_int, after: u64, owner: u64, flags: u32) -> Result<Ve
     Ok(ids[..n as usize].to_vec())
 }
 
-/// The Seccomp line of /proc/self/status: "0" without a filter.
-fn seccomp_mode() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| Some(l.strip_prefix("Seccomp:")?.trim().to_string()))
-}
-
 fn own_id(entry: &str) -> Result<u64, Stop> {
     id_of(&open_ns("self", entry)?, NS_GET_ID).at(&format!("NS_GET_ID of /proc/self/ns/{entry}"))
 }
@@ -57,7 +51,7 @@ fn listns_lists_owned_namespaces() -> Outcome {
         let (user, uts, ipc) = (own_id("user")?, own_id("uts")?, own_id("ipc")?);
         let owned = if uts < ipc { vec![uts, ipc] } else { vec![ipc, uts] };
         let step = |what: &str| format!("listns({what}) (own user namespace {user}, UTS {uts}, IPC {ipc})");
-        match (listns(0, 0, LISTNS_CURRENT_USER, 0), seccomp_mode()) {
+        match (listns(0, 0, LISTNS_CURRENT_USER, 0), nsconform_harness::host::status_field("Seccomp").ok()) {
             // Container runtimes' seccomp profiles answer unknown system calls so.
             (Err(errno @ (Errno::ENOSYS | Errno::EPERM)), Some(mode)) if mode != "0" => {
                 return Err(Stop::broken(
